@@ -1,0 +1,6 @@
+//! The redis-reconciler's configuration and decisions.
+
+pub mod config;
+pub mod plan;
+pub mod topology;
+pub mod trigger;

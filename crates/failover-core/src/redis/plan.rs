@@ -1,0 +1,255 @@
+//! The reconciler's pure decisions besides picking the endpoint: which targets an invocation
+//! concerns, whether to write, how long to wait for a group to settle, and what to record.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::redis::config::Target;
+use crate::redis::topology::{EndpointMode, Pick};
+use crate::redis::trigger::{names_group, Scope, Trigger};
+
+/// The targets an invocation concerns.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// Reconcile these, in configuration order.
+    Targets(Vec<&'a Target>),
+    /// The event names only groups this function does not manage: nothing to do here.
+    NotOurs {
+        /// The names the event carried.
+        names: Vec<String>,
+    },
+}
+
+/// A direct invocation named a group this function does not manage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("replication group {group} is not managed by this function (managed: {managed}); invoke with one of those, or {{}} for all")]
+pub struct UnmanagedGroup {
+    /// The group asked for.
+    pub group: String,
+    /// The configured groups, comma separated.
+    pub managed: String,
+}
+
+/// Chooses the configured targets `scope` concerns.
+pub fn select_targets<'a>(targets: &'a [Target], scope: &Scope) -> Result<Selection<'a>, UnmanagedGroup> {
+    match scope {
+        Scope::All => Ok(Selection::Targets(targets.iter().collect())),
+        Scope::Hinted(names) => {
+            let chosen: Vec<&Target> = targets
+                .iter()
+                .filter(|t| names.iter().any(|n| names_group(n, &t.replication_group_id)))
+                .collect();
+            if chosen.is_empty() {
+                Ok(Selection::NotOurs { names: names.clone() })
+            } else {
+                Ok(Selection::Targets(chosen))
+            }
+        }
+        Scope::Exactly(group) => {
+            let chosen: Vec<&Target> = targets.iter().filter(|t| &t.replication_group_id == group).collect();
+            if chosen.is_empty() {
+                Err(UnmanagedGroup {
+                    group: group.clone(),
+                    managed: targets
+                        .iter()
+                        .map(|t| t.replication_group_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            } else {
+                Ok(Selection::Targets(chosen))
+            }
+        }
+    }
+}
+
+/// What was (or would be) done to one target's parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// The parameter was written (created or overwritten).
+    Updated,
+    /// The parameter already held the endpoint; nothing was written.
+    Unchanged,
+    /// Dry run: the parameter differs and would have been written.
+    WouldUpdate,
+    /// The target could not be reconciled.
+    Failed,
+}
+
+/// Whether to write the parameter, given its current value (`None` when it does not exist).
+/// Writing an unchanged value would create a new parameter version and wake every watcher.
+pub fn decide(previous: Option<&str>, wanted: &str, dry_run: bool) -> Action {
+    match (previous == Some(wanted), dry_run) {
+        (true, _) => Action::Unchanged,
+        (false, true) => Action::WouldUpdate,
+        (false, false) => Action::Updated,
+    }
+}
+
+/// The first wait between re-describes of a group that is mid-failover.
+pub const SETTLE_FIRST_WAIT: Duration = Duration::from_millis(500);
+/// The longest wait between re-describes.
+pub const SETTLE_MAX_WAIT: Duration = Duration::from_secs(4);
+
+/// How long to wait before describing an unsettled group again, or `None` to give up.
+///
+/// `attempt` counts the re-describes already made, `waited` the time spent since the first
+/// describe, `budget` the settle timeout (already capped by the invocation deadline). Waits
+/// double from [`SETTLE_FIRST_WAIT`] up to [`SETTLE_MAX_WAIT`]; the last wait is shortened so
+/// the final look happens exactly at the budget rather than past it.
+pub fn next_settle_wait(attempt: u32, waited: Duration, budget: Duration) -> Option<Duration> {
+    if waited >= budget {
+        return None;
+    }
+    let backoff = SETTLE_FIRST_WAIT
+        .saturating_mul(2u32.saturating_pow(attempt))
+        .min(SETTLE_MAX_WAIT);
+    Some(backoff.min(budget - waited))
+}
+
+/// SSM's limit on a parameter description.
+const DESCRIPTION_MAX: usize = 1024;
+
+/// The `Description` written with the parameter: which group, which node, why.
+pub fn description(target: &Target, pick: &Pick, mode: EndpointMode, trigger: &Trigger) -> String {
+    let mut text = format!(
+        "Redis endpoint of ElastiCache replication group {} ({}, {} mode). Written by failover redis-reconciler on {}.",
+        target.replication_group_id, pick.node, mode, trigger.kind
+    );
+    if text.len() > DESCRIPTION_MAX {
+        let mut cut = DESCRIPTION_MAX - 3;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::topology::Endpoint;
+    use crate::redis::trigger::TriggerKind;
+
+    fn targets() -> Vec<Target> {
+        ["orders", "sessions", "carts"]
+            .iter()
+            .map(|g| Target {
+                replication_group_id: g.to_string(),
+                parameter: format!("/app/{g}/redis"),
+            })
+            .collect()
+    }
+
+    fn groups(sel: Selection<'_>) -> Vec<String> {
+        match sel {
+            Selection::Targets(ts) => ts.iter().map(|t| t.replication_group_id.clone()).collect(),
+            Selection::NotOurs { .. } => vec!["<not ours>".into()],
+        }
+    }
+
+    #[test]
+    fn all_scope_selects_every_target_in_order() {
+        assert_eq!(
+            groups(select_targets(&targets(), &Scope::All).unwrap()),
+            ["orders", "sessions", "carts"]
+        );
+    }
+
+    #[test]
+    fn hints_narrow_by_group_or_cache_cluster_id() {
+        let ts = targets();
+        let hinted = |names: &[&str]| Scope::Hinted(names.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            groups(select_targets(&ts, &hinted(&["orders-002"])).unwrap()),
+            ["orders"]
+        );
+        assert_eq!(
+            groups(select_targets(&ts, &hinted(&["carts", "billing-001", "sessions-0001-002"])).unwrap()),
+            ["sessions", "carts"]
+        );
+        // GIVEN an event about groups we do not manage THEN nothing is selected, and that is not an error
+        assert_eq!(
+            select_targets(&ts, &hinted(&["billing-002", "billing"])).unwrap(),
+            Selection::NotOurs {
+                names: vec!["billing-002".into(), "billing".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_direct_invocation_for_an_unmanaged_group_is_an_error_listing_the_managed_ones() {
+        let err = select_targets(&targets(), &Scope::Exactly("billing".into())).unwrap_err();
+        assert_eq!(err.managed, "orders, sessions, carts");
+        assert!(err.to_string().contains("billing is not managed"), "{err}");
+        assert_eq!(
+            groups(select_targets(&targets(), &Scope::Exactly("sessions".into())).unwrap()),
+            ["sessions"]
+        );
+    }
+
+    #[test]
+    fn write_only_when_the_value_differs() {
+        let e = "orders-002.x.cache.amazonaws.com:6379";
+        assert_eq!(decide(Some(e), e, false), Action::Unchanged);
+        assert_eq!(decide(Some(e), e, true), Action::Unchanged);
+        assert_eq!(decide(Some("orders-001.x:6379"), e, false), Action::Updated);
+        assert_eq!(decide(None, e, false), Action::Updated);
+        assert_eq!(decide(None, e, true), Action::WouldUpdate);
+        assert_eq!(decide(Some("orders-001.x:6379"), e, true), Action::WouldUpdate);
+    }
+
+    #[test]
+    fn settle_waits_double_then_cap_and_never_pass_the_budget() {
+        let budget = Duration::from_secs(10);
+        let mut waited = Duration::ZERO;
+        let mut waits = Vec::new();
+        let mut attempt = 0;
+        while let Some(w) = next_settle_wait(attempt, waited, budget) {
+            waits.push(w.as_millis());
+            waited += w;
+            attempt += 1;
+        }
+        assert_eq!(waits, [500, 1000, 2000, 4000, 2500]);
+        assert_eq!(waited, budget);
+        assert_eq!(next_settle_wait(0, Duration::ZERO, Duration::ZERO), None);
+        assert_eq!(
+            next_settle_wait(40, Duration::ZERO, Duration::from_secs(60)),
+            Some(SETTLE_MAX_WAIT)
+        );
+    }
+
+    #[test]
+    fn description_names_group_node_mode_and_trigger_within_ssm_limit() {
+        let t = &targets()[0];
+        let pick = Pick {
+            endpoint: Endpoint::new("h", 6379),
+            node: "orders-002".into(),
+        };
+        let trigger = Trigger {
+            kind: TriggerKind::ElastiCache {
+                event: "ElastiCache:FailoverComplete".into(),
+                source_id: "orders-002".into(),
+            },
+            scope: Scope::All,
+        };
+        assert_eq!(
+            description(t, &pick, EndpointMode::Node, &trigger),
+            "Redis endpoint of ElastiCache replication group orders (orders-002, node mode). \
+             Written by failover redis-reconciler on ElastiCache:FailoverComplete orders-002."
+        );
+        let long = Trigger {
+            kind: TriggerKind::Alarm {
+                alarm: "é".repeat(900),
+                state: crate::trigger::AlarmState::Alarm,
+            },
+            scope: Scope::All,
+        };
+        let d = description(t, &pick, EndpointMode::Node, &long);
+        assert!(d.len() <= 1024 && d.ends_with("..."), "{}", d.len());
+    }
+}

@@ -1,0 +1,17 @@
+//! Lambda entry point: wiring only. See `handler.rs` for what the function does.
+
+use failover_core::aws::sdk;
+use failover_core::redis::config::ReconcilerConfig;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use redis_reconciler::handler::Reconciler;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL.
+    lambda_runtime::tracing::init_default_subscriber();
+    let cfg = ReconcilerConfig::from_env()?;
+    let reconciler = Reconciler::new(cfg, &sdk::load().await);
+    let reconciler = &reconciler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| reconciler.invoke(event))).await
+}

@@ -1,0 +1,666 @@
+//! redis-reconciler against the emulator, through the real SDK clients.
+//!
+//! Every test starts its own emulator on 127.0.0.1, creates replication groups with moto, and
+//! calls the handler directly with sample events from `events/`.
+
+use std::time::Duration;
+
+use aws_sdk_elasticache::types::ClusterMode;
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
+use failover_core::redis::config::{ReconcilerConfig, Target};
+use failover_core::redis::plan::Action;
+use failover_core::redis::topology::EndpointMode;
+use failover_tests::{event, Emulator};
+use redis_reconciler::handler::{HandlerError, Reconciler, Response, TargetResult};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+/// The emulator plus clients to set up and inspect state.
+struct Bed {
+    emu: Emulator,
+    ec: aws_sdk_elasticache::Client,
+    ssm: aws_sdk_ssm::Client,
+}
+
+async fn bed() -> Option<Bed> {
+    let emu = Emulator::start().await?;
+    let sdk = emu.sdk_config().await;
+    Some(Bed {
+        ec: aws_sdk_elasticache::Client::new(&sdk),
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        emu,
+    })
+}
+
+/// A minute of invocation time.
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+fn config(targets: &[(&str, &str)]) -> ReconcilerConfig {
+    ReconcilerConfig {
+        targets: targets
+            .iter()
+            .map(|(g, p)| Target {
+                replication_group_id: g.to_string(),
+                parameter: p.to_string(),
+            })
+            .collect(),
+        endpoint_mode: EndpointMode::Node,
+        dry_run: false,
+        settle_timeout: Duration::from_secs(3),
+    }
+}
+
+impl Bed {
+    /// Creates a cluster-mode-disabled group with a primary `<id>-001` and a replica `<id>-002`.
+    async fn create_group(&self, id: &str) {
+        self.ec
+            .create_replication_group()
+            .replication_group_id(id)
+            .replication_group_description("test group")
+            .engine("redis")
+            .cache_node_type("cache.t4g.micro")
+            .replicas_per_node_group(1)
+            .automatic_failover_enabled(true)
+            .send()
+            .await
+            .expect("create replication group");
+    }
+
+    /// `host:port` of a member, as ElastiCache reports it.
+    async fn member_endpoint(&self, group: &str, member: &str) -> String {
+        let out = self
+            .ec
+            .describe_replication_groups()
+            .replication_group_id(group)
+            .send()
+            .await
+            .unwrap();
+        let m = out.replication_groups()[0].node_groups()[0]
+            .node_group_members()
+            .iter()
+            .find(|m| m.cache_cluster_id() == Some(member))
+            .expect("member exists")
+            .read_endpoint()
+            .expect("member endpoint")
+            .clone();
+        format!("{}:{}", m.address().unwrap(), m.port().unwrap())
+    }
+
+    fn reconciler(&self, cfg: ReconcilerConfig) -> Reconciler {
+        Reconciler::with_clients(cfg, self.ec.clone(), self.ssm.clone())
+    }
+
+    /// `(value, version)` of a parameter, or `None` if it does not exist.
+    async fn param(&self, name: &str) -> Option<(String, i64)> {
+        match self.ssm.get_parameter().name(name).with_decryption(true).send().await {
+            Ok(out) => out.parameter().map(|p| (p.value().unwrap().to_owned(), p.version())),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_parameter_not_found()) => None,
+            Err(e) => panic!("get parameter {name}: {e:?}"),
+        }
+    }
+
+    async fn put_param(&self, name: &str, value: &str, kind: ParameterType) {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(kind)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn puts(&self) -> usize {
+        self.emu
+            .operations()
+            .await
+            .iter()
+            .filter(|o| *o == "ssm:PutParameter")
+            .count()
+    }
+}
+
+fn result_of<'a>(response: &'a Response, group: &str) -> &'a TargetResult {
+    response
+        .results
+        .iter()
+        .find(|r| r.replication_group_id == group)
+        .unwrap_or_else(|| panic!("no result for {group}: {response:?}"))
+}
+
+#[tokio::test]
+async fn initial_sync_creates_the_parameter_with_the_primary_node() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN a group whose primary is orders-001 and no parameter yet
+    bed.create_group("orders").await;
+    let primary = bed.member_endpoint("orders", "orders-001").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    // WHEN invoked directly with {}
+    let resp = r
+        .handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    // THEN the parameter is created with the primary node's own endpoint
+    let res = result_of(&resp, "orders");
+    assert_eq!(
+        (res.action, res.previous.as_deref(), res.current.as_deref()),
+        (Action::Updated, None, Some(primary.as_str()))
+    );
+    assert_eq!(res.node.as_deref(), Some("orders-001"));
+    assert_eq!(bed.param("/app/orders/redis").await, Some((primary.clone(), 1)));
+    // AND it is a String with a description naming group, node and trigger
+    let described = bed
+        .ssm
+        .describe_parameters()
+        .parameter_filters(
+            ParameterStringFilter::builder()
+                .key("Name")
+                .values("/app/orders/redis")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let meta = &described.parameters()[0];
+    assert_eq!(meta.r#type(), Some(&ParameterType::String));
+    let text = meta.description().unwrap();
+    assert!(
+        text.contains("orders") && text.contains("orders-001") && text.contains("direct invocation"),
+        "{text}"
+    );
+    // AND the response serialises to the documented shape
+    let json = serde_json::to_value(&resp).unwrap();
+    assert_eq!(json["results"][0]["action"], "updated");
+    assert_eq!(json["results"][0]["previous"], Value::Null);
+    assert!(json["results"][0].get("error").is_none());
+}
+
+#[tokio::test]
+async fn an_unchanged_endpoint_creates_no_new_version() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    r.handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    let before = bed.param("/app/orders/redis").await.unwrap();
+    bed.emu.clear_operations().await;
+    // WHEN the schedule fires with nothing changed
+    let resp = r
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap();
+    // THEN nothing is written: same version, no PutParameter at all
+    assert_eq!(result_of(&resp, "orders").action, Action::Unchanged);
+    assert_eq!(bed.param("/app/orders/redis").await.unwrap(), before);
+    assert_eq!(bed.puts().await, 0);
+}
+
+#[tokio::test]
+async fn failover_then_failover_complete_moves_the_parameter() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    r.handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    let old = bed.member_endpoint("orders", "orders-001").await;
+    let new = bed.member_endpoint("orders", "orders-002").await;
+    // GIVEN ElastiCache fails the group over (TestFailover, as an operator would)
+    bed.ec
+        .test_failover()
+        .replication_group_id("orders")
+        .node_group_id("0001")
+        .send()
+        .await
+        .expect("TestFailover");
+    // WHEN the FailoverComplete notification arrives
+    let resp = r
+        .handle(
+            &event("redis-reconciler/sns-elasticache-failover-complete.json"),
+            deadline(),
+        )
+        .await
+        .unwrap();
+    // THEN the parameter moves from the old primary to the new one
+    let res = result_of(&resp, "orders");
+    assert_eq!(
+        (res.action, res.previous.as_deref(), res.current.as_deref()),
+        (Action::Updated, Some(old.as_str()), Some(new.as_str()))
+    );
+    assert_eq!(bed.param("/app/orders/redis").await, Some((new, 2)));
+    assert_eq!(resp.trigger, "ElastiCache:FailoverComplete orders-002");
+}
+
+#[tokio::test]
+async fn the_schedule_repairs_a_drifted_parameter() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    // GIVEN someone wrote a stale endpoint by hand
+    bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    let resp = r
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap();
+    let res = result_of(&resp, "orders");
+    assert_eq!(
+        (res.action, res.previous.as_deref()),
+        (Action::Updated, Some("stale.example.com:6379"))
+    );
+    assert_eq!(
+        bed.param("/app/orders/redis").await.unwrap().0,
+        bed.member_endpoint("orders", "orders-001").await
+    );
+}
+
+#[tokio::test]
+async fn primary_endpoint_mode_publishes_the_dns_name_which_failover_does_not_change() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let mut cfg = config(&[("orders", "/app/orders/redis")]);
+    cfg.endpoint_mode = EndpointMode::PrimaryEndpoint;
+    let r = bed.reconciler(cfg);
+    let first = r
+        .handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    let published = first.results[0].current.clone().unwrap();
+    assert!(
+        published.starts_with("master.orders.") && published.ends_with(":6379"),
+        "{published}"
+    );
+    assert_eq!(first.results[0].node.as_deref(), Some("primary-endpoint"));
+    bed.emu.failover("orders", "orders-002").await;
+    let after = r
+        .handle(
+            &event("redis-reconciler/sns-elasticache-failover-complete.json"),
+            deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after.results[0].action,
+        Action::Unchanged,
+        "the DNS name stays the same across a failover"
+    );
+}
+
+#[tokio::test]
+async fn cluster_mode_enabled_publishes_the_configuration_endpoint() {
+    let Some(bed) = bed().await else { return };
+    bed.ec
+        .create_replication_group()
+        .replication_group_id("shards")
+        .replication_group_description("sharded")
+        .engine("redis")
+        .cluster_mode(ClusterMode::Enabled)
+        .num_node_groups(2)
+        .replicas_per_node_group(1)
+        .send()
+        .await
+        .unwrap();
+    let r = bed.reconciler(config(&[("shards", "/app/shards/redis")]));
+    let resp = r
+        .handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    let res = result_of(&resp, "shards");
+    assert_eq!(res.node.as_deref(), Some("configuration-endpoint"));
+    assert!(
+        res.current.as_deref().unwrap().starts_with("clustercfg.shards."),
+        "{res:?}"
+    );
+}
+
+#[tokio::test]
+async fn three_targets_one_drifted_uses_batched_reads_and_writes_once() {
+    let Some(bed) = bed().await else { return };
+    for g in ["orders", "sessions", "carts"] {
+        bed.create_group(g).await;
+    }
+    let r = bed.reconciler(config(&[
+        ("orders", "/app/orders/redis"),
+        ("sessions", "/app/sessions/redis"),
+        ("carts", "/app/carts/redis"),
+    ]));
+    r.handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    // GIVEN sessions failed over
+    bed.emu.failover("sessions", "sessions-002").await;
+    bed.emu.clear_operations().await;
+    // WHEN the schedule fires
+    let resp = r
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap();
+    // THEN only sessions is written
+    let actions: Vec<(&str, Action)> = resp
+        .results
+        .iter()
+        .map(|r| (r.replication_group_id.as_str(), r.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("orders", Action::Unchanged),
+            ("sessions", Action::Updated),
+            ("carts", Action::Unchanged)
+        ]
+    );
+    // AND the reads were batched: one listing of groups, one GetParameters, one PutParameter
+    assert_eq!(
+        bed.emu.operations().await,
+        [
+            "elasticache:DescribeReplicationGroups",
+            "ssm:GetParameters",
+            "ssm:PutParameter"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_event_naming_one_group_reconciles_only_that_group() {
+    let Some(bed) = bed().await else { return };
+    for g in ["orders", "sessions"] {
+        bed.create_group(g).await;
+    }
+    let r = bed.reconciler(config(&[
+        ("orders", "/app/orders/redis"),
+        ("sessions", "/app/sessions/redis"),
+    ]));
+    let resp = r
+        .handle(&event("redis-reconciler/sns-cloudwatch-alarm.json"), deadline())
+        .await
+        .unwrap();
+    let groups: Vec<&str> = resp.results.iter().map(|r| r.replication_group_id.as_str()).collect();
+    assert_eq!(groups, ["orders"]);
+    assert_eq!(bed.param("/app/sessions/redis").await, None, "sessions was not touched");
+    // and a direct invocation naming one group does the same
+    let resp = r
+        .handle(&event("redis-reconciler/direct-one-group.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(resp.results.len(), 1);
+    assert_eq!(resp.results[0].replication_group_id, "orders");
+}
+
+#[tokio::test]
+async fn dry_run_decides_and_reports_but_writes_nothing() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    let mut cfg = config(&[("orders", "/app/orders/redis")]);
+    cfg.dry_run = true;
+    bed.emu.clear_operations().await;
+    let resp = bed
+        .reconciler(cfg)
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap();
+    let res = result_of(&resp, "orders");
+    assert_eq!(res.action, Action::WouldUpdate);
+    assert_eq!(
+        res.current.as_deref(),
+        Some(bed.member_endpoint("orders", "orders-001").await.as_str())
+    );
+    assert_eq!(
+        bed.param("/app/orders/redis").await,
+        Some(("stale.example.com:6379".into(), 1))
+    );
+    assert_eq!(bed.puts().await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_group_fails_while_the_others_still_reconcile() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.create_group("sessions").await;
+    let r = bed.reconciler(config(&[
+        ("orders", "/app/orders/redis"),
+        ("ghost", "/app/ghost/redis"),
+        ("sessions", "/app/sessions/redis"),
+    ]));
+    let err = r
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap_err();
+    // THEN the invocation fails (so Lambda retries and alarms) ...
+    let HandlerError::TargetsFailed {
+        failed,
+        total,
+        summary,
+        results,
+    } = err
+    else {
+        panic!("wrong error: {err}")
+    };
+    assert_eq!((failed, total), (1, 3));
+    assert!(summary.contains("ghost") && summary.contains("not found"), "{summary}");
+    // ... but the other targets were published
+    let actions: Vec<Action> = results.iter().map(|r| r.action).collect();
+    assert_eq!(actions, [Action::Updated, Action::Failed, Action::Updated]);
+    assert!(bed.param("/app/orders/redis").await.is_some() && bed.param("/app/sessions/redis").await.is_some());
+    assert_eq!(bed.param("/app/ghost/redis").await, None);
+}
+
+#[tokio::test]
+async fn junk_envelopes_are_rejected_before_any_aws_call() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.emu.clear_operations().await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    for name in [
+        "invalid-string.json",
+        "invalid-array.json",
+        "invalid-object.json",
+        "invalid-eventbridge-other-detail-type.json",
+        "invalid-sqs-record.json",
+    ] {
+        let err = r
+            .handle(&event(&format!("redis-reconciler/{name}")), deadline())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HandlerError::BadEvent(_)), "{name}: {err}");
+        assert!(
+            err.to_string().contains("Accepted:") && err.to_string().ends_with("nothing was written"),
+            "{err}"
+        );
+    }
+    // a direct invocation for a group we do not manage is an error too
+    let err = r
+        .handle(&event("redis-reconciler/direct-unmanaged-group.json"), deadline())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HandlerError::Unmanaged(_)), "{err}");
+    assert_eq!(bed.emu.operations().await, Vec::<String>::new(), "no AWS call was made");
+    assert_eq!(bed.param("/app/orders/redis").await, None);
+}
+
+#[tokio::test]
+async fn a_notification_for_another_groups_failover_does_nothing_and_succeeds() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.emu.clear_operations().await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    let resp = r
+        .handle(
+            &event("redis-reconciler/sns-elasticache-unmanaged-group.json"),
+            deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.results, vec![]);
+    assert_eq!(bed.emu.operations().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_group_mid_failover_is_waited_for_then_published() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    // GIVEN the group is mid-failover: no primary yet
+    bed.emu
+        .set_roles("orders", json!({"orders-001": "replica", "orders-002": "replica"}))
+        .await;
+    // WHEN the reconciler runs and, a second later, orders-002 becomes primary
+    let promote = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        bed.emu.set_roles("orders", json!({"orders-002": "primary"})).await;
+    };
+    let failover_complete = event("redis-reconciler/sns-elasticache-failover-complete.json");
+    let (resp, ()) = tokio::join!(r.handle(&failover_complete, deadline()), promote);
+    // THEN it waited and published the new primary rather than failing or guessing
+    let resp = resp.unwrap();
+    assert_eq!(result_of(&resp, "orders").node.as_deref(), Some("orders-002"));
+    let describes = bed
+        .emu
+        .operations()
+        .await
+        .iter()
+        .filter(|o| o.ends_with("DescribeReplicationGroups"))
+        .count();
+    assert!(describes >= 2, "re-described while waiting: {describes}");
+}
+
+#[tokio::test]
+async fn a_group_that_never_settles_fails_within_the_settle_timeout() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.emu.set_status("orders", "modifying").await;
+    let mut cfg = config(&[("orders", "/app/orders/redis")]);
+    cfg.settle_timeout = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let err = bed
+        .reconciler(cfg)
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        err.to_string().contains("modifying") && err.to_string().contains("still unsettled"),
+        "{err}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+    assert_eq!(bed.param("/app/orders/redis").await, None);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_a_failing_write_fails_the_invocation() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    // GIVEN the first two reads are throttled
+    bed.emu.fault(json!({"service": "ssm", "operation": "GetParameters", "status": 400, "code": "ThrottlingException", "count": 2})).await;
+    // THEN the SDK's retries absorb it
+    let resp = r
+        .handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(resp.results[0].action, Action::Updated);
+    // GIVEN every write now fails with a server error, and the group failed over
+    bed.emu
+        .fault(json!({"service": "ssm", "operation": "PutParameter", "status": 500, "code": "InternalServerError"}))
+        .await;
+    bed.emu.failover("orders", "orders-002").await;
+    // THEN the invocation fails and says which parameter could not be written
+    let err = r
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Failed to write SSM parameter /app/orders/redis"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_aws_endpoint_fails_the_target_in_bounded_time() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    // GIVEN ElastiCache answers nothing for 30 s
+    bed.emu
+        .fault(json!({"service": "elasticache", "operation": "DescribeReplicationGroups", "delay_ms": 30000}))
+        .await;
+    let started = std::time::Instant::now();
+    let err = bed
+        .reconciler(config(&[("orders", "/app/orders/redis")]))
+        .handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap_err();
+    // THEN the SDK's operation timeout ends the call, and the error says so
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < failover_core::aws::sdk::OPERATION_TIMEOUT + Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    assert!(
+        err.to_string().contains("Failed to describe replication group orders"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_lambda_deadline_is_never_overrun() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.emu
+        .fault(json!({"service": "elasticache", "operation": "DescribeReplicationGroups", "delay_ms": 30000}))
+        .await;
+    // GIVEN only 3 s left in the invocation
+    let started = std::time::Instant::now();
+    let err = bed
+        .reconciler(config(&[("orders", "/app/orders/redis")]))
+        .handle(
+            &event("redis-reconciler/direct-all.json"),
+            Instant::now() + Duration::from_secs(3),
+        )
+        .await
+        .unwrap_err();
+    // THEN the handler returns an error before the deadline instead of being killed
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        err.to_string().contains("ran out of time before the Lambda deadline"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_existing_secure_string_keeps_its_type() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.put_param("/app/orders/redis", "old.example.com:6379", ParameterType::SecureString)
+        .await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    let resp = r
+        .handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.results[0].previous.as_deref(),
+        Some("old.example.com:6379"),
+        "compared against the decrypted value"
+    );
+    let p = bed
+        .ssm
+        .get_parameter()
+        .name("/app/orders/redis")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let p = p.parameter().unwrap();
+    assert_eq!(p.r#type(), Some(&ParameterType::SecureString));
+    assert_eq!(p.value(), resp.results[0].current.as_deref());
+}
