@@ -6,18 +6,17 @@
 //! so Lambda retries and the failure alarms.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use failover_core::aws::elasticache::ElastiCache;
 use failover_core::aws::ssm::{Ssm, StoredParameter};
 use failover_core::aws::{sdk, AwsError};
 use failover_core::redis::config::{ReconcilerConfig, Target};
-use failover_core::redis::plan::{
-    decide, description, next_settle_wait, select_targets, Action, Selection, UnmanagedGroup,
-};
+use failover_core::redis::plan::{decide, description, select_targets, Action, Selection, UnmanagedGroup};
 use failover_core::redis::topology::{pick_endpoint, Pick, PickError, ReplicationGroup};
 use failover_core::redis::trigger::{classify, Trigger};
 use failover_core::trigger::TriggerError;
+use failover_core::{backoff, deadline};
 use futures::future::join_all;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -29,8 +28,6 @@ use tracing::{error, info, warn};
 const RESPONSE_MARGIN: Duration = Duration::from_secs(1);
 /// Time kept back, when waiting for a group to settle, for the parameter read and write.
 const AFTER_SETTLE_RESERVE: Duration = Duration::from_secs(2 * sdk::OPERATION_TIMEOUT.as_secs() + 1);
-/// Assumed when the runtime gives no deadline (local tools): Lambda's maximum timeout.
-const MAX_INVOCATION: Duration = Duration::from_secs(900);
 
 /// The JSON response: one result per reconciled target.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -156,7 +153,8 @@ impl Reconciler {
 
     /// The Lambda entry point: handles `event` within the invocation's deadline.
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Response, HandlerError> {
-        self.handle(&event.payload, deadline_of(&event.context)).await
+        self.handle(&event.payload, deadline::from_epoch_millis(event.context.deadline))
+            .await
     }
 
     /// Handles one event, finishing before `deadline`.
@@ -271,7 +269,7 @@ impl Reconciler {
                 Ok(pick) => return Ok(pick),
                 Err(e) if !e.is_transient() => return Err(TargetError::Pick(e)),
                 Err(e) => {
-                    let Some(wait) = next_settle_wait(attempt, started.elapsed(), budget) else {
+                    let Some(wait) = backoff::next_wait(attempt, started.elapsed(), budget) else {
                         return Err(TargetError::Unsettled {
                             source: e,
                             waited: started.elapsed(),
@@ -368,42 +366,9 @@ fn log_result(r: &TargetResult, trigger: &Trigger) {
     }
 }
 
-/// The invocation deadline as a monotonic instant.
-fn deadline_of(ctx: &lambda_runtime::Context) -> Instant {
-    if ctx.deadline == 0 {
-        return Instant::now() + MAX_INVOCATION;
-    }
-    let remaining = ctx
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Instant::now() + remaining
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_missing_runtime_deadline_means_the_lambda_maximum() {
-        let ctx = lambda_runtime::Context::default();
-        let left = deadline_of(&ctx) - Instant::now();
-        assert!(left > Duration::from_secs(899) && left <= MAX_INVOCATION, "{left:?}");
-    }
-
-    #[test]
-    fn the_runtime_deadline_is_honoured() {
-        let mut ctx = lambda_runtime::Context::default();
-        let in_30s = SystemTime::now() + Duration::from_secs(30);
-        ctx.deadline = in_30s.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
-        let left = deadline_of(&ctx) - Instant::now();
-        assert!(
-            left > Duration::from_secs(29) && left <= Duration::from_secs(30),
-            "{left:?}"
-        );
-        ctx.deadline = 1;
-        assert!(deadline_of(&ctx) <= Instant::now());
-    }
 
     #[test]
     fn errors_map_to_lambda_diagnostics() {

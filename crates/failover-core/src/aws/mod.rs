@@ -2,6 +2,7 @@
 //! into our domain types. No decisions are made here.
 
 pub mod elasticache;
+pub mod route53;
 pub mod sdk;
 pub mod ssm;
 

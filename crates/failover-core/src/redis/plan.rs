@@ -1,7 +1,5 @@
 //! The reconciler's pure decisions besides picking the endpoint: which targets an invocation
-//! concerns, whether to write, how long to wait for a group to settle, and what to record.
-
-use std::time::Duration;
+//! concerns, whether to write, and what to record.
 
 use serde::Serialize;
 
@@ -86,27 +84,6 @@ pub fn decide(previous: Option<&str>, wanted: &str, dry_run: bool) -> Action {
         (false, true) => Action::WouldUpdate,
         (false, false) => Action::Updated,
     }
-}
-
-/// The first wait between re-describes of a group that is mid-failover.
-pub const SETTLE_FIRST_WAIT: Duration = Duration::from_millis(500);
-/// The longest wait between re-describes.
-pub const SETTLE_MAX_WAIT: Duration = Duration::from_secs(4);
-
-/// How long to wait before describing an unsettled group again, or `None` to give up.
-///
-/// `attempt` counts the re-describes already made, `waited` the time spent since the first
-/// describe, `budget` the settle timeout (already capped by the invocation deadline). Waits
-/// double from [`SETTLE_FIRST_WAIT`] up to [`SETTLE_MAX_WAIT`]; the last wait is shortened so
-/// the final look happens exactly at the budget rather than past it.
-pub fn next_settle_wait(attempt: u32, waited: Duration, budget: Duration) -> Option<Duration> {
-    if waited >= budget {
-        return None;
-    }
-    let backoff = SETTLE_FIRST_WAIT
-        .saturating_mul(2u32.saturating_pow(attempt))
-        .min(SETTLE_MAX_WAIT);
-    Some(backoff.min(budget - waited))
 }
 
 /// SSM's limit on a parameter description.
@@ -201,26 +178,6 @@ mod tests {
         assert_eq!(decide(None, e, false), Action::Updated);
         assert_eq!(decide(None, e, true), Action::WouldUpdate);
         assert_eq!(decide(Some("orders-001.x:6379"), e, true), Action::WouldUpdate);
-    }
-
-    #[test]
-    fn settle_waits_double_then_cap_and_never_pass_the_budget() {
-        let budget = Duration::from_secs(10);
-        let mut waited = Duration::ZERO;
-        let mut waits = Vec::new();
-        let mut attempt = 0;
-        while let Some(w) = next_settle_wait(attempt, waited, budget) {
-            waits.push(w.as_millis());
-            waited += w;
-            attempt += 1;
-        }
-        assert_eq!(waits, [500, 1000, 2000, 4000, 2500]);
-        assert_eq!(waited, budget);
-        assert_eq!(next_settle_wait(0, Duration::ZERO, Duration::ZERO), None);
-        assert_eq!(
-            next_settle_wait(40, Duration::ZERO, Duration::from_secs(60)),
-            Some(SETTLE_MAX_WAIT)
-        );
     }
 
     #[test]

@@ -1,0 +1,17 @@
+//! Lambda entry point: wiring only. See `handler.rs` for what the function does.
+
+use bluegreen_rollback::handler::Rollback;
+use failover_core::aws::sdk;
+use failover_core::bluegreen::config::RollbackConfig;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL.
+    lambda_runtime::tracing::init_default_subscriber();
+    let cfg = RollbackConfig::from_env()?;
+    let rollback = Rollback::new(cfg, &sdk::load().await);
+    let rollback = &rollback;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| rollback.invoke(event))).await
+}

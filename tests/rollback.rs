@@ -1,0 +1,506 @@
+//! bluegreen-rollback against the emulator's Route 53, through the real SDK client.
+
+use std::time::Duration;
+
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
+use bluegreen_rollback::handler::{HandlerError, Response, Rollback};
+use failover_core::bluegreen::config::RollbackConfig;
+use failover_core::bluegreen::plan::Outcome;
+use failover_tests::{event, Emulator};
+use serde_json::json;
+use tokio::time::Instant;
+
+struct Bed {
+    emu: Emulator,
+    r53: aws_sdk_route53::Client,
+    zone: String,
+}
+
+async fn bed() -> Option<Bed> {
+    let emu = Emulator::start().await?;
+    let r53 = aws_sdk_route53::Client::new(&emu.sdk_config().await);
+    let out = r53
+        .create_hosted_zone()
+        .name("example.com")
+        .caller_reference("tests")
+        .send()
+        .await
+        .unwrap();
+    let zone = out
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    Some(Bed { emu, r53, zone })
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+fn a_record(name: &str, id: &str, weight: i64, ttl: i64, ips: &[&str]) -> ResourceRecordSet {
+    let mut b = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::A)
+        .set_identifier(id)
+        .weight(weight)
+        .ttl(ttl);
+    for ip in ips {
+        b = b.resource_records(ResourceRecord::builder().value(*ip).build().unwrap());
+    }
+    b.build().unwrap()
+}
+
+fn alias_record(name: &str, id: &str, weight: i64, target: &str) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::A)
+        .set_identifier(id)
+        .weight(weight)
+        .alias_target(
+            AliasTarget::builder()
+                .hosted_zone_id("Z35SXDOTRQ7X7K")
+                .dns_name(target)
+                .evaluate_target_health(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+impl Bed {
+    fn config(&self) -> RollbackConfig {
+        RollbackConfig {
+            hosted_zone_id: self.zone.clone(),
+            record_name: "app.example.com.".into(),
+            record_type: "A".into(),
+            blue: "blue".into(),
+            green: "green".into(),
+            blue_weight: 100,
+            alarm_names: vec![],
+            dry_run: false,
+            wait_for_sync: true,
+            sync_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn rollback(&self, cfg: RollbackConfig) -> Rollback {
+        Rollback::with_client(cfg, self.r53.clone())
+    }
+
+    /// Creates records, then clears the emulator's request log so that later assertions count
+    /// only what the function did.
+    async fn create(&self, records: Vec<ResourceRecordSet>) {
+        let mut batch = ChangeBatch::builder();
+        for r in records {
+            batch = batch.changes(
+                Change::builder()
+                    .action(ChangeAction::Create)
+                    .resource_record_set(r)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        self.r53
+            .change_resource_record_sets()
+            .hosted_zone_id(&self.zone)
+            .change_batch(batch.build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        self.emu.clear_operations().await;
+    }
+
+    /// The typical pair: A records with distinct TTLs and addresses, blue 75 / green 25.
+    async fn create_a_pair(&self) {
+        self.create(vec![
+            a_record("app.example.com.", "blue", 75, 60, &["192.0.2.10", "192.0.2.11"]),
+            a_record("app.example.com.", "green", 25, 30, &["198.51.100.20"]),
+        ])
+        .await;
+    }
+
+    /// Every record in the zone, sorted by name and set identifier.
+    async fn records(&self) -> Vec<ResourceRecordSet> {
+        let out = self
+            .r53
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.zone)
+            .send()
+            .await
+            .unwrap();
+        let mut rs: Vec<ResourceRecordSet> = out.resource_record_sets().to_vec();
+        rs.sort_by_key(|r| (r.name().to_owned(), r.set_identifier().unwrap_or_default().to_owned()));
+        rs
+    }
+
+    async fn record(&self, name: &str, id: &str) -> ResourceRecordSet {
+        self.records()
+            .await
+            .into_iter()
+            .find(|r| r.name() == name && r.set_identifier() == Some(id))
+            .unwrap_or_else(|| panic!("{name} {id} exists"))
+    }
+
+    async fn changes(&self) -> usize {
+        self.emu
+            .operations()
+            .await
+            .iter()
+            .filter(|o| *o == "route53:ChangeResourceRecordSets")
+            .count()
+    }
+}
+
+fn weights(r: &Response) -> (Option<i64>, Option<i64>) {
+    (r.blue_weight, r.green_weight)
+}
+
+fn with_weight(r: &ResourceRecordSet, w: i64) -> ResourceRecordSet {
+    let mut r = r.clone();
+    r.weight = Some(w);
+    r
+}
+
+#[tokio::test]
+async fn alarm_rolls_back_and_keeps_every_other_field() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN a pair at 75/25 and an unrelated record
+    bed.create_a_pair().await;
+    bed.create(vec![a_record("www.example.com.", "blue", 10, 300, &["203.0.113.5"])])
+        .await;
+    let before = bed.records().await;
+    // WHEN the green alarm invokes the function
+    let resp = bed
+        .rollback(bed.config())
+        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .await
+        .unwrap();
+    // THEN traffic is back on blue, in one change
+    assert_eq!(resp.action, Outcome::RolledBack);
+    assert_eq!(weights(&resp), (Some(100), Some(0)));
+    assert!(resp.change_id.is_some());
+    assert_eq!(bed.changes().await, 1);
+    // AND only the two weights changed: TTLs, addresses and the other record are as they were
+    let expected: Vec<ResourceRecordSet> = before
+        .iter()
+        .map(|r| match (r.name(), r.set_identifier()) {
+            ("app.example.com.", Some("blue")) => with_weight(r, 100),
+            ("app.example.com.", Some("green")) => with_weight(r, 0),
+            _ => r.clone(),
+        })
+        .collect();
+    assert_eq!(bed.records().await, expected);
+}
+
+#[tokio::test]
+async fn alias_records_keep_their_targets() {
+    let Some(bed) = bed().await else { return };
+    bed.create(vec![
+        alias_record(
+            "app.example.com.",
+            "blue",
+            50,
+            "blue-alb-123.us-east-1.elb.amazonaws.com.",
+        ),
+        alias_record(
+            "app.example.com.",
+            "green",
+            50,
+            "green-alb-456.us-east-1.elb.amazonaws.com.",
+        ),
+    ])
+    .await;
+    let blue = bed.record("app.example.com.", "blue").await;
+    let green = bed.record("app.example.com.", "green").await;
+    let resp = bed
+        .rollback(bed.config())
+        .handle(&event("bluegreen-rollback/sns-alarm.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::RolledBack, (Some(100), Some(0)))
+    );
+    assert_eq!(bed.record("app.example.com.", "blue").await, with_weight(&blue, 100));
+    assert_eq!(bed.record("app.example.com.", "green").await, with_weight(&green, 0));
+}
+
+#[tokio::test]
+async fn the_same_alarm_again_writes_nothing() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    let f = bed.rollback(bed.config());
+    f.handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .await
+        .unwrap();
+    bed.emu.clear_operations().await;
+    // WHEN SNS or Lambda delivers the same ALARM a second time
+    let resp = f
+        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .await
+        .unwrap();
+    // THEN nothing is submitted
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::AlreadyRolledBack, (Some(100), Some(0)))
+    );
+    assert_eq!(bed.changes().await, 0);
+}
+
+#[tokio::test]
+async fn ok_insufficient_data_and_other_alarms_are_ignored_without_any_call() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    let mut cfg = bed.config();
+    cfg.alarm_names = vec!["app-green-5xx".into(), "app-green-health".into()];
+    let f = bed.rollback(cfg);
+    bed.emu.clear_operations().await;
+    for name in [
+        "alarm-action-ok.json",
+        "alarm-action-insufficient-data.json",
+        "alarm-action-other-alarm.json",
+    ] {
+        let resp = f
+            .handle(&event(&format!("bluegreen-rollback/{name}")), deadline())
+            .await
+            .unwrap();
+        assert_eq!(resp.action, Outcome::Ignored, "{name}");
+        assert!(resp.reason.is_some(), "{name}");
+    }
+    assert_eq!(bed.emu.operations().await, Vec::<String>::new());
+    assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(25));
+}
+
+#[tokio::test]
+async fn eventbridge_and_composite_alarm_shapes_roll_back() {
+    let Some(bed) = bed().await else { return };
+    for name in [
+        "eventbridge-alarm-state-change.json",
+        "alarm-action-composite-alarm.json",
+    ] {
+        bed.create_a_pair().await;
+        let resp = bed
+            .rollback(bed.config())
+            .handle(&event(&format!("bluegreen-rollback/{name}")), deadline())
+            .await
+            .unwrap();
+        assert_eq!(
+            (resp.action, weights(&resp)),
+            (Outcome::RolledBack, (Some(100), Some(0))),
+            "{name}"
+        );
+        // reset the pair for the next shape
+        bed.r53
+            .change_resource_record_sets()
+            .hosted_zone_id(&bed.zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Delete)
+                            .resource_record_set(bed.record("app.example.com.", "blue").await)
+                            .build()
+                            .unwrap(),
+                    )
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Delete)
+                            .resource_record_set(bed.record("app.example.com.", "green").await)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn shift_then_alarm_then_status() {
+    let Some(bed) = bed().await else { return };
+    bed.create(vec![
+        a_record("app.example.com.", "blue", 100, 60, &["192.0.2.10"]),
+        a_record("app.example.com.", "green", 0, 60, &["198.51.100.20"]),
+    ])
+    .await;
+    let f = bed.rollback(bed.config());
+    let resp = f
+        .handle(&event("bluegreen-rollback/command-shift-25.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!((resp.action, weights(&resp)), (Outcome::Shifted, (Some(75), Some(25))));
+    assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(25));
+    let resp = f
+        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::RolledBack, (Some(100), Some(0)))
+    );
+    bed.emu.clear_operations().await;
+    let resp = f
+        .handle(&event("bluegreen-rollback/command-status.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!((resp.action, weights(&resp)), (Outcome::Status, (Some(100), Some(0))));
+    assert_eq!(bed.changes().await, 0);
+}
+
+#[tokio::test]
+async fn invalid_commands_and_events_are_rejected_before_any_call() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    let f = bed.rollback(bed.config());
+    bed.emu.clear_operations().await;
+    for name in [
+        "command-shift-150.json",
+        "command-shift-missing-percent.json",
+        "command-unknown-action.json",
+        "invalid-string.json",
+        "invalid-object.json",
+    ] {
+        let err = f
+            .handle(&event(&format!("bluegreen-rollback/{name}")), deadline())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HandlerError::BadEvent(_)), "{name}: {err}");
+        assert!(err.to_string().ends_with("nothing was written"), "{err}");
+    }
+    // and a scheduled event is not a trigger of this function
+    let err = f
+        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Scheduled Event"), "{err}");
+    assert_eq!(bed.emu.operations().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_missing_green_record_is_an_error_naming_it() {
+    let Some(bed) = bed().await else { return };
+    bed.create(vec![a_record("app.example.com.", "blue", 100, 60, &["192.0.2.10"])])
+        .await;
+    let before = bed.records().await;
+    let err = bed
+        .rollback(bed.config())
+        .handle(&event("bluegreen-rollback/command-rollback.json"), deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HandlerError::MissingRecord { color: "green", .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("\"green\"") && err.to_string().contains("GREEN_SET_IDENTIFIER"),
+        "{err}"
+    );
+    assert_eq!(bed.records().await, before);
+    assert_eq!(bed.changes().await, 0);
+}
+
+#[tokio::test]
+async fn dry_run_reports_what_it_would_do_and_writes_nothing() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    let mut cfg = bed.config();
+    cfg.dry_run = true;
+    let f = bed.rollback(cfg);
+    let resp = f
+        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::WouldRollBack, (Some(100), Some(0)))
+    );
+    let resp = f
+        .handle(&event("bluegreen-rollback/command-shift-100.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::WouldShift, (Some(0), Some(100)))
+    );
+    assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(25));
+    assert_eq!(bed.changes().await, 0);
+}
+
+#[tokio::test]
+async fn a_second_weighted_pair_in_the_zone_is_untouched() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    // GIVEN another blue/green pair, same set identifiers, other name
+    bed.create(vec![
+        a_record("api.example.com.", "blue", 50, 60, &["192.0.2.50"]),
+        a_record("api.example.com.", "green", 50, 60, &["198.51.100.50"]),
+    ])
+    .await;
+    let api_before: Vec<ResourceRecordSet> = bed
+        .records()
+        .await
+        .into_iter()
+        .filter(|r| r.name() == "api.example.com.")
+        .collect();
+    bed.rollback(bed.config())
+        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .await
+        .unwrap();
+    let api_after: Vec<ResourceRecordSet> = bed
+        .records()
+        .await
+        .into_iter()
+        .filter(|r| r.name() == "api.example.com.")
+        .collect();
+    assert_eq!(api_after, api_before);
+    assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(0));
+}
+
+#[tokio::test]
+async fn route53_busy_with_a_prior_change_is_retried() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    // GIVEN Route 53 answers PriorRequestNotComplete twice
+    bed.emu
+        .fault(json!({"service": "route53", "operation": "ChangeResourceRecordSets", "status": 400, "code": "PriorRequestNotComplete", "count": 2}))
+        .await;
+    let resp = bed
+        .rollback(bed.config())
+        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(resp.action, Outcome::RolledBack);
+    assert_eq!(bed.changes().await, 3);
+    assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(0));
+}
+
+#[tokio::test]
+async fn both_weights_zero_is_repaired_to_blue() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN someone set both weights to 0 (Route 53 then splits traffic evenly)
+    bed.create(vec![
+        a_record("app.example.com.", "blue", 0, 60, &["192.0.2.10"]),
+        a_record("app.example.com.", "green", 0, 60, &["198.51.100.20"]),
+    ])
+    .await;
+    let mut cfg = bed.config();
+    cfg.blue_weight = 255;
+    let resp = bed
+        .rollback(cfg)
+        .handle(&event("bluegreen-rollback/command-rollback.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::RolledBack, (Some(255), Some(0)))
+    );
+    assert_eq!(bed.record("app.example.com.", "blue").await.weight(), Some(255));
+}
