@@ -31,7 +31,7 @@ lint: ## rustfmt check and clippy -D warnings
 
 .PHONY: test
 test: venv lint ## Lint, then every test (unit, mocks, emulator integration)
-	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_EMULATOR_PYTHON=$(PY) cargo test --workspace --locked
+	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_EMULATOR_PYTHON=$(CURDIR)/$(PY) cargo test --workspace --locked
 
 .PHONY: build
 build: ## Release build of both functions (target/release/)
@@ -46,3 +46,29 @@ $(VENV)/bin/cargo-lambda: $(VENV_STAMP)
 
 .PHONY: cargo-lambda
 cargo-lambda: $(VENV)/bin/cargo-lambda ## cargo-lambda from PyPI, into the venv
+
+# ---- Run redis-reconciler by hand against the emulator -------------------------------------
+# Three terminals:  make emulator  |  make seed-emulator && make watch-reconciler  |  make invoke-reconciler
+# Everything listens on and talks to 127.0.0.1 only; the SDK gets dummy credentials.
+EMULATOR_URL  ?= http://127.0.0.1:5005
+REDIS_TARGETS ?= orders=/app/orders/redis,sessions=/app/sessions/redis
+EVENT         ?= events/redis-reconciler/eventbridge-scheduled.json
+LAMBDA_PORT   ?= 9000
+CARGO_LAMBDA  := $(VENV)/bin/cargo-lambda
+
+.PHONY: seed-emulator
+seed-emulator: venv ## Create groups orders, sessions in the emulator (FAILOVER=orders: fail one over; SHOW="/app/orders/redis ...": print parameters)
+	$(PY) tests/emulator/seed.py --endpoint-url $(EMULATOR_URL) $(if $(FAILOVER),--failover $(FAILOVER)) $(if $(SHOW),--show $(SHOW))
+
+.PHONY: watch-reconciler
+watch-reconciler: cargo-lambda ## cargo lambda watch on 127.0.0.1:9000 (LAMBDA_PORT), AWS SDK pointed at the emulator (EMULATOR_URL, REDIS_TARGETS)
+	env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
+	  AWS_ENDPOINT_URL='$(EMULATOR_URL)' AWS_REGION=us-east-1 \
+	  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+	  AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+	  REDIS_TARGETS='$(REDIS_TARGETS)' \
+	  $(CARGO_LAMBDA) lambda watch --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT)
+
+.PHONY: invoke-reconciler
+invoke-reconciler: cargo-lambda ## Send EVENT (default: the EventBridge schedule) to the watched redis-reconciler
+	$(CARGO_LAMBDA) lambda invoke redis-reconciler --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) --data-file $(EVENT)
