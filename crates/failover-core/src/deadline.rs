@@ -7,10 +7,15 @@ use tokio::time::Instant;
 /// Assumed when the runtime gives no deadline (local tools): Lambda's maximum timeout.
 pub const MAX_INVOCATION: Duration = Duration::from_secs(900);
 
-/// Converts the runtime's deadline (milliseconds since the Unix epoch; 0 when unknown) into an
-/// [`Instant`]. A deadline already past gives now.
+/// Deadlines before 2000-01-01 are not real deadlines: local runtimes send placeholders
+/// (`cargo lambda watch` 1.9.2 always sends 600000, ten minutes after the epoch).
+const PLAUSIBLE_AFTER_MS: u64 = 946_684_800_000;
+
+/// Converts the runtime's deadline (milliseconds since the Unix epoch) into an [`Instant`].
+/// A placeholder (0, or before the year 2000) means [`MAX_INVOCATION`]; a real deadline
+/// already past gives now.
 pub fn from_epoch_millis(deadline_ms: u64) -> Instant {
-    if deadline_ms == 0 {
+    if deadline_ms < PLAUSIBLE_AFTER_MS {
         return Instant::now() + MAX_INVOCATION;
     }
     let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
@@ -22,9 +27,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_deadline_means_the_lambda_maximum() {
-        let left = from_epoch_millis(0) - Instant::now();
-        assert!(left > Duration::from_secs(899) && left <= MAX_INVOCATION, "{left:?}");
+    fn unknown_or_placeholder_deadline_means_the_lambda_maximum() {
+        // 0 from Context::default(); 600000 from `cargo lambda watch`
+        for placeholder in [0, 600_000] {
+            let left = from_epoch_millis(placeholder) - Instant::now();
+            assert!(
+                left > Duration::from_secs(899) && left <= MAX_INVOCATION,
+                "{placeholder}: {left:?}"
+            );
+        }
     }
 
     #[test]
@@ -36,6 +47,8 @@ mod tests {
             left > Duration::from_secs(29) && left <= Duration::from_secs(30),
             "{left:?}"
         );
-        assert!(from_epoch_millis(1) <= Instant::now());
+        let a_second_ago = SystemTime::now() - Duration::from_secs(1);
+        let ms = a_second_ago.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+        assert!(from_epoch_millis(ms) <= Instant::now());
     }
 }

@@ -36,7 +36,7 @@ impl ElastiCache {
                 Some(se) if se.is_replication_group_not_found_fault() => {
                     AwsError::GroupNotFound { group: id.to_owned() }
                 }
-                _ => AwsError::call("describe replication group", id, e),
+                _ => AwsError::sdk("describe replication group", id, e),
             })?;
         out.replication_groups()
             .iter()
@@ -67,7 +67,7 @@ impl ElastiCache {
                 .set_marker(marker.clone())
                 .send()
                 .await
-                .map_err(|e| AwsError::call("list replication groups", ids.join(", "), e))?;
+                .map_err(|e| AwsError::sdk("list replication groups", ids.join(", "), e))?;
             for g in out.replication_groups() {
                 if let Some(id) = g.replication_group_id().filter(|id| wanted.contains(id)) {
                     found.insert(id.to_owned(), to_domain(g));

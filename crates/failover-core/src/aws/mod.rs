@@ -6,7 +6,9 @@ pub mod route53;
 pub mod sdk;
 pub mod ssm;
 
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// A boxed error kept as the `source` of an adapter error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -36,6 +38,36 @@ pub enum AwsError {
 }
 
 impl AwsError {
+    /// Wraps a failed SDK call. A service error is summarised as `Code: message (request id)`
+    /// rather than the raw response; transport errors (timeouts, connection) keep their chain.
+    pub fn sdk<E, R>(operation: &'static str, resource: impl Into<String>, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let detail = match err.as_service_error() {
+            Some(se) => {
+                let meta = se.meta();
+                let mut text = format!(
+                    "{}: {}",
+                    meta.code().unwrap_or("UnknownError"),
+                    meta.message().unwrap_or("no message")
+                );
+                if let Some(id) = meta.extra("aws_request_id") {
+                    text.push_str(&format!(" (request id {id})"));
+                }
+                text
+            }
+            None => DisplayErrorContext(&err).to_string(),
+        };
+        Self::Call {
+            operation,
+            resource: resource.into(),
+            detail,
+            source: Box::new(err),
+        }
+    }
+
     /// Wraps an SDK error with what we were doing.
     pub fn call<E>(operation: &'static str, resource: impl Into<String>, err: E) -> Self
     where

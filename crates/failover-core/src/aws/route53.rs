@@ -77,7 +77,7 @@ impl Route53 {
                 .max_items(PAGE_SIZE)
                 .send()
                 .await
-                .map_err(|e| AwsError::call("list records", resource(), e))?;
+                .map_err(|e| AwsError::sdk("list records", resource(), e))?;
             let mut past = false;
             for r in out.resource_record_sets() {
                 if !same_name(r.name(), spec.name) || r.r#type().as_str() != spec.record_type {
@@ -154,7 +154,7 @@ impl Route53 {
                         None
                     };
                     let Some(wait) = wait else {
-                        return Err(AwsError::call("change weighted records in zone", zone, e));
+                        return Err(AwsError::sdk("change weighted records in zone", zone, e));
                     };
                     tracing::info!(
                         zone,
@@ -180,7 +180,7 @@ impl Route53 {
                 .id(change_id)
                 .send()
                 .await
-                .map_err(|e| AwsError::call("get change", change_id, e))?;
+                .map_err(|e| AwsError::sdk("get change", change_id, e))?;
             if out.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync) {
                 return Ok(true);
             }

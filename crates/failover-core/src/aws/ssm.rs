@@ -45,7 +45,7 @@ impl Ssm {
                 .with_decryption(true)
                 .send()
                 .await
-                .map_err(|e| AwsError::call("read SSM parameters", batch.join(", "), e))?;
+                .map_err(|e| AwsError::sdk("read SSM parameters", batch.join(", "), e))?;
             for p in out.parameters() {
                 let (Some(name), Some(value)) = (p.name(), p.value()) else {
                     continue;
@@ -77,7 +77,7 @@ impl Ssm {
             .set_type((!exists).then_some(ParameterType::String))
             .send()
             .await
-            .map_err(|e| AwsError::call("write SSM parameter", name, e))?;
+            .map_err(|e| AwsError::sdk("write SSM parameter", name, e))?;
         Ok(out.version())
     }
 }
