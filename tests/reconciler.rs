@@ -49,6 +49,9 @@ fn config(targets: &[(&str, &str)]) -> ReconcilerConfig {
         endpoint_mode: EndpointMode::Node,
         dry_run: false,
         settle_timeout: Duration::from_secs(3),
+        verify_role: false,
+        redis_tls: false,
+        redis_auth_token: None,
     }
 }
 

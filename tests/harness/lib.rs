@@ -9,6 +9,8 @@
 //! workspace root (`make venv` creates it). When neither exists a test is skipped with a
 //! message, unless `FAILOVER_REQUIRE_EMULATOR=1` (set by `make test` and CI), where it fails.
 
+pub mod redis_server;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -160,6 +162,21 @@ impl Emulator {
             "POST",
             "/_failover/elasticache/status",
             json!({"replication_group_id": group, "status": status}),
+        )
+        .await;
+    }
+
+    /// Points members of `group` at real addresses, e.g. local `redis-server`s:
+    /// `[("orders-001", "127.0.0.1", 7001), ...]`.
+    pub async fn set_member_endpoints(&self, group: &str, members: &[(&str, &str, u16)]) {
+        let members: serde_json::Map<String, Value> = members
+            .iter()
+            .map(|(id, host, port)| (id.to_string(), json!({"address": host, "port": port})))
+            .collect();
+        self.control(
+            "POST",
+            "/_failover/elasticache/endpoints",
+            json!({"replication_group_id": group, "members": members}),
         )
         .await;
     }

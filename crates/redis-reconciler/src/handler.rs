@@ -13,6 +13,7 @@ use failover_core::aws::ssm::{Ssm, StoredParameter};
 use failover_core::aws::{sdk, AwsError};
 use failover_core::redis::config::{ReconcilerConfig, Target};
 use failover_core::redis::plan::{decide, description, select_targets, Action, Selection, UnmanagedGroup};
+use failover_core::redis::probe::{RoleCheck, RoleProbe};
 use failover_core::redis::topology::{pick_endpoint, Pick, PickError, ReplicationGroup};
 use failover_core::redis::trigger::{classify, Trigger};
 use failover_core::trigger::TriggerError;
@@ -69,18 +70,29 @@ pub enum TargetError {
     /// The group's description cannot be published (e.g. an unexpected shape).
     #[error(transparent)]
     Pick(PickError),
-    /// The group stayed mid-failover for the whole settle budget.
+    /// The group stayed mid-failover (or its candidate unconfirmed) for the whole settle budget.
     #[error("{source}; still unsettled after {waited:.1?} (SETTLE_TIMEOUT_SECS, capped by the Lambda deadline); the next trigger will look again")]
     Unsettled {
         /// The last reason it was not settled.
         #[source]
-        source: PickError,
+        source: NotReady,
         /// How long we waited.
         waited: Duration,
     },
     /// The invocation deadline arrived first.
     #[error("ran out of time before the Lambda deadline; the parameter may or may not have been written: check it, and raise the function timeout above SETTLE_TIMEOUT_SECS + 25 s")]
     OutOfTime,
+}
+
+/// Why a group's endpoint cannot be published yet.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    /// ElastiCache's description says the group is mid-failover.
+    #[error(transparent)]
+    Pick(PickError),
+    /// `VERIFY_ROLE`: the candidate did not confirm it is the master.
+    #[error(transparent)]
+    Role(RoleCheck),
 }
 
 /// Why an invocation failed.
@@ -126,7 +138,11 @@ pub struct Reconciler {
     cfg: ReconcilerConfig,
     elasticache: ElastiCache,
     ssm: Ssm,
+    probe: Option<RoleProbe>,
 }
+
+/// How long `VERIFY_ROLE` waits for a node to connect, and then to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Reconciler {
     /// Builds the clients from a loaded SDK configuration. Makes no network call.
@@ -144,10 +160,14 @@ impl Reconciler {
         elasticache: aws_sdk_elasticache::Client,
         ssm: aws_sdk_ssm::Client,
     ) -> Self {
+        let probe = cfg
+            .verify_role
+            .then(|| RoleProbe::new(cfg.redis_tls, cfg.redis_auth_token.clone(), PROBE_TIMEOUT));
         Self {
             cfg,
             elasticache: ElastiCache::new(elasticache),
             ssm: Ssm::new(ssm),
+            probe,
         }
     }
 
@@ -254,7 +274,8 @@ impl Reconciler {
         results
     }
 
-    /// Picks the endpoint, re-describing the group with backoff while it is mid-failover.
+    /// Picks the endpoint, re-describing the group with backoff while it is mid-failover (or,
+    /// with `VERIFY_ROLE`, while the candidate does not yet answer as master).
     async fn settle(
         &self,
         first: Result<ReplicationGroup, Arc<AwsError>>,
@@ -265,26 +286,42 @@ impl Reconciler {
         let mut group = first.map_err(TargetError::Aws)?;
         let mut attempt = 0;
         loop {
-            match pick_endpoint(&group, self.cfg.endpoint_mode) {
-                Ok(pick) => return Ok(pick),
+            let not_ready = match pick_endpoint(&group, self.cfg.endpoint_mode) {
+                Ok(pick) => match self.verify(&pick).await {
+                    Ok(()) => return Ok(pick),
+                    Err(check) => NotReady::Role(check),
+                },
                 Err(e) if !e.is_transient() => return Err(TargetError::Pick(e)),
-                Err(e) => {
-                    let Some(wait) = backoff::next_wait(attempt, started.elapsed(), budget) else {
-                        return Err(TargetError::Unsettled {
-                            source: e,
-                            waited: started.elapsed(),
-                        });
-                    };
-                    info!(replication_group_id = %group.id, reason = %e, wait_ms = wait.as_millis() as u64, "group not settled; describing again");
-                    tokio::time::sleep(wait).await;
-                    group = self
-                        .elasticache
-                        .describe(&group.id)
-                        .await
-                        .map_err(|e| TargetError::Aws(Arc::new(e)))?;
-                    attempt += 1;
-                }
-            }
+                Err(e) => NotReady::Pick(e),
+            };
+            let Some(wait) = backoff::next_wait(attempt, started.elapsed(), budget) else {
+                return Err(TargetError::Unsettled {
+                    source: not_ready,
+                    waited: started.elapsed(),
+                });
+            };
+            info!(
+                replication_group_id = %group.id,
+                reason = %not_ready,
+                wait_ms = wait.as_millis() as u64,
+                "not ready to publish; describing again"
+            );
+            tokio::time::sleep(wait).await;
+            group = self
+                .elasticache
+                .describe(&group.id)
+                .await
+                .map_err(|e| TargetError::Aws(Arc::new(e)))?;
+            attempt += 1;
+        }
+    }
+
+    /// `VERIFY_ROLE`: confirms with Redis that the candidate is the master. The configuration
+    /// endpoint of a sharded group fronts many nodes, so it is not probed.
+    async fn verify(&self, pick: &Pick) -> Result<(), RoleCheck> {
+        match &self.probe {
+            Some(probe) if pick.node != "configuration-endpoint" => probe.confirm_master(&pick.endpoint).await,
+            _ => Ok(()),
         }
     }
 

@@ -7,12 +7,15 @@
 //! | `ENDPOINT_MODE` | `node` (default) or `primary-endpoint` |
 //! | `DRY_RUN` | decide and report, write nothing (default false) |
 //! | `SETTLE_TIMEOUT_SECS` | how long to wait for a group that is mid-failover (default 30) |
+//! | `VERIFY_ROLE` | publish only a candidate that answers `ROLE` = master (default false) |
+//! | `REDIS_TLS` / `REDIS_AUTH_TOKEN` | how `VERIFY_ROLE` connects (in-transit encryption, AUTH) |
 
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
 use crate::env::{ConfigError, Env};
+use crate::redis::probe::Secret;
 use crate::redis::topology::EndpointMode;
 
 const SINGLE_GROUP: &str = "REDIS_REPLICATION_GROUP_ID";
@@ -21,6 +24,9 @@ const MANY: &str = "REDIS_TARGETS";
 const MODE: &str = "ENDPOINT_MODE";
 const DRY_RUN: &str = "DRY_RUN";
 const SETTLE: &str = "SETTLE_TIMEOUT_SECS";
+const VERIFY: &str = "VERIFY_ROLE";
+const TLS: &str = "REDIS_TLS";
+const AUTH: &str = "REDIS_AUTH_TOKEN";
 
 /// One replication group whose primary is published into one SSM parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +54,12 @@ pub struct ReconcilerConfig {
     pub dry_run: bool,
     /// How long to keep re-describing a group that is mid-failover.
     pub settle_timeout: Duration,
+    /// Connect to the candidate and publish it only if Redis says it is the master.
+    pub verify_role: bool,
+    /// Connect with TLS when verifying (ElastiCache in-transit encryption).
+    pub redis_tls: bool,
+    /// AUTH token when verifying (ElastiCache AUTH).
+    pub redis_auth_token: Option<Secret>,
 }
 
 impl ReconcilerConfig {
@@ -70,6 +82,9 @@ impl ReconcilerConfig {
             endpoint_mode,
             dry_run: env.flag(DRY_RUN, false)?,
             settle_timeout: env.seconds(SETTLE, 30, 0..=840)?,
+            verify_role: env.flag(VERIFY, false)?,
+            redis_tls: env.flag(TLS, false)?,
+            redis_auth_token: env.get(AUTH).map(Secret),
         })
     }
 }
@@ -233,6 +248,9 @@ mod tests {
                 endpoint_mode: EndpointMode::Node,
                 dry_run: false,
                 settle_timeout: Duration::from_secs(30),
+                verify_role: false,
+                redis_tls: false,
+                redis_auth_token: None,
             }
         );
     }
@@ -244,8 +262,14 @@ mod tests {
             (MODE, "primary-endpoint"),
             (DRY_RUN, "true"),
             (SETTLE, "5"),
+            (VERIFY, "true"),
+            (TLS, "1"),
+            (AUTH, "s3cret"),
         ])
         .unwrap();
+        assert!(cfg.verify_role && cfg.redis_tls);
+        assert_eq!(cfg.redis_auth_token, Some(Secret("s3cret".into())));
+        assert!(!format!("{cfg:?}").contains("s3cret"), "the token never reaches logs");
         let names: Vec<String> = cfg.targets.iter().map(ToString::to_string).collect();
         assert_eq!(
             names,
@@ -305,6 +329,8 @@ mod tests {
             ),
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (SETTLE, "-1")], SETTLE),
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (SETTLE, "10000")], SETTLE),
+            (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (VERIFY, "sure")], VERIFY),
+            (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (TLS, "tls")], TLS),
         ];
         for (pairs, var) in cases {
             let err = parse(pairs).expect_err(&format!("{pairs:?} should be rejected"));

@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod plan;
+pub mod probe;
 pub mod topology;
 pub mod trigger;

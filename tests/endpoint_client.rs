@@ -1,0 +1,648 @@
+//! endpoint-client against real `redis-server` processes and the emulator's SSM.
+//!
+//! Each test starts its own emulator (the parameter lives there) and its own Redis servers on
+//! free loopback ports. Timings are scaled down (refresh every 300 ms instead of 1 s) so the
+//! whole file runs in a few seconds; bounds are derived from those settings.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use endpoint_client::{ClientConfig, ClientError, EndpointClient, Stats};
+use failover_tests::redis_server::RedisServer;
+use failover_tests::Emulator;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+const PARAM: &str = "/app/orders/redis";
+/// Pause between two writes of the simulated application.
+const WRITE_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The emulator plus an SSM client to set up and inspect the parameter.
+struct Bed {
+    emu: Emulator,
+    ssm: aws_sdk_ssm::Client,
+}
+
+async fn bed() -> Option<Bed> {
+    let emu = Emulator::start().await?;
+    let sdk = emu.sdk_config().await;
+    Some(Bed {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        emu,
+    })
+}
+
+impl Bed {
+    async fn publish(&self, value: &str) {
+        self.ssm
+            .put_parameter()
+            .name(PARAM)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter");
+    }
+
+    /// `GetParameter` calls served since the log was last cleared.
+    async fn parameter_reads(&self) -> usize {
+        self.emu
+            .operations()
+            .await
+            .iter()
+            .filter(|op| op.as_str() == "ssm:GetParameter")
+            .count()
+    }
+
+    fn client(&self, cfg: ClientConfig) -> EndpointClient {
+        EndpointClient::new(self.ssm.clone(), cfg)
+    }
+}
+
+/// Production behaviour at test speed.
+fn fast_config() -> ClientConfig {
+    let mut cfg = ClientConfig::new(PARAM);
+    cfg.refresh_min_interval = Duration::from_millis(300);
+    cfg.refresh_jitter = Duration::from_millis(100);
+    cfg.connect_timeout = Duration::from_millis(500);
+    cfg.command_timeout = Duration::from_millis(500);
+    cfg
+}
+
+fn set(key: &str, value: &str) -> redis::Cmd {
+    redis::cmd("SET").arg(key).arg(value).clone()
+}
+
+fn get(key: &str) -> redis::Cmd {
+    redis::cmd("GET").arg(key).clone()
+}
+
+/// Failed writes a failover may cost: writes keep failing until the parameter has been
+/// updated (`publish_lag` after the failure) and then re-read, which the rate limit allows at
+/// most `refresh_min_interval + refresh_jitter` after the previous read; one write per
+/// `WRITE_INTERVAL`, plus the write that first hits the failure and one in flight.
+fn failure_bound(cfg: &ClientConfig, publish_lag: Duration) -> usize {
+    let window = publish_lag + cfg.refresh_min_interval + cfg.refresh_jitter;
+    window.as_millis().div_ceil(WRITE_INTERVAL.as_millis()) as usize + 2
+}
+
+/// One write of the simulated application.
+struct Write {
+    n: u64,
+    /// `None` on success, else (failover-class, message).
+    error: Option<(bool, String)>,
+}
+
+/// Writes `SET drill:<n> <n>` every [`WRITE_INTERVAL`] into `log` until `stop` is set.
+fn spawn_writer(
+    client: EndpointClient,
+    log: Arc<Mutex<Vec<Write>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut n = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 2000 {
+            n += 1;
+            let result = client.query::<()>(&set(&format!("drill:{n}"), &n.to_string())).await;
+            let error = result.err().map(|e| (e.is_failover(), e.to_string()));
+            log.lock().unwrap().push(Write { n, error });
+            tokio::time::sleep(WRITE_INTERVAL).await;
+        }
+    })
+}
+
+/// Waits (at most `limit`) until `pred` holds for the write log.
+async fn wait_for(log: &Arc<Mutex<Vec<Write>>>, limit: Duration, pred: impl Fn(&[Write]) -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if pred(&log.lock().unwrap()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// True once a write succeeded after a failed one.
+fn recovered(log: &[Write]) -> bool {
+    log.iter()
+        .position(|w| w.error.is_some())
+        .is_some_and(|first_fail| log[first_fail..].iter().any(|w| w.error.is_none()))
+}
+
+#[tokio::test]
+async fn resolves_once_caches_and_writes_to_the_primary() {
+    let Some(primary) = RedisServer::start().await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    // GIVEN the parameter names the primary, and a client that has made no call yet
+    bed.publish(&primary.endpoint()).await;
+    bed.emu.clear_operations().await;
+    let client = bed.client(fast_config());
+    assert_eq!(bed.parameter_reads().await, 0, "construction must not call SSM");
+    assert_eq!(client.cached_endpoint(), None);
+
+    // WHEN 20 clones write concurrently on first use, then 20 more writes follow
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            c.query::<()>(&set(&format!("k:{i}"), "v")).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("concurrent write");
+    }
+    for i in 20..40 {
+        client.query::<()>(&set(&format!("k:{i}"), "v")).await.expect("write");
+    }
+
+    // THEN the parameter was read once and one connection was opened, to the primary
+    assert_eq!(client.endpoint().await.expect("endpoint"), primary.endpoint());
+    assert_eq!(bed.parameter_reads().await, 1);
+    assert_eq!(
+        client.stats(),
+        Stats {
+            parameter_reads: 1,
+            reconnects: 0,
+            endpoint_changes: 0
+        }
+    );
+    // AND the writes are on the primary
+    for i in [0, 19, 39] {
+        let v: Option<String> = primary.query(&["GET", &format!("k:{i}")]).await.expect("GET");
+        assert_eq!(v.as_deref(), Some("v"), "k:{i}");
+    }
+    let read_back: String = client.query(&get("k:39")).await.expect("read back");
+    assert_eq!(read_back, "v");
+}
+
+#[tokio::test]
+async fn after_the_primary_dies_writes_fail_a_bounded_number_of_times_then_land_on_the_new_primary() {
+    let Some(mut primary) = RedisServer::start().await else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_replica_of(&primary).await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    // GIVEN an application writing through the client to the primary named by the parameter
+    bed.publish(&primary.endpoint()).await;
+    let cfg = fast_config();
+    let client = bed.client(cfg.clone());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = spawn_writer(client.clone(), log.clone(), stop.clone());
+    assert!(
+        wait_for(&log, Duration::from_secs(5), |l| l.len() >= 5).await,
+        "writer never started"
+    );
+
+    // WHEN the replica is promoted, the primary dies, and the parameter is updated
+    replica.promote().await;
+    primary.kill().await;
+    let killed = Instant::now();
+    bed.publish(&replica.endpoint()).await;
+    let publish_lag = killed.elapsed();
+    let came_back = wait_for(&log, Duration::from_secs(5), recovered).await;
+    // (a few more writes, to see that they stay on the new primary)
+    let settled = log.lock().unwrap().len() + 5;
+    wait_for(&log, Duration::from_secs(2), |l| l.len() >= settled).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.expect("writer");
+
+    // THEN writes failed (failover-class), but no more often than the refresh rate allows
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    assert!(came_back, "the client never recovered");
+    let failures: Vec<&Write> = log.iter().filter(|w| w.error.is_some()).collect();
+    let bound = failure_bound(&cfg, publish_lag);
+    eprintln!(
+        "{} failed writes (bound {bound}, parameter updated {publish_lag:?} after the kill)",
+        failures.len()
+    );
+    assert!(!failures.is_empty(), "the failover was not noticed at all");
+    assert!(
+        failures.len() <= bound,
+        "{} failed writes, bound {bound}: {:?}",
+        failures.len(),
+        failures.iter().map(|w| &w.error).collect::<Vec<_>>()
+    );
+    assert!(
+        failures.iter().all(|w| w.error.as_ref().is_some_and(|e| e.0)),
+        "every failure should be failover-class: {:?}",
+        failures.iter().map(|w| &w.error).collect::<Vec<_>>()
+    );
+    // AND once recovered, every write succeeded and is on the new primary
+    let last_failure = failures.last().map(|w| w.n).unwrap_or_default();
+    let after: Vec<&Write> = log.iter().filter(|w| w.n > last_failure).collect();
+    assert!(after.len() >= 5, "too few writes after recovery: {}", after.len());
+    for w in after {
+        assert!(w.error.is_none());
+        let v: Option<String> = replica.query(&["GET", &format!("drill:{}", w.n)]).await.expect("GET");
+        assert_eq!(v, Some(w.n.to_string()), "drill:{} on the new primary", w.n);
+    }
+    assert_eq!(client.cached_endpoint(), Some(replica.endpoint()));
+    let stats = client.stats();
+    assert_eq!(stats.endpoint_changes, 1);
+    assert!(stats.reconnects >= 1);
+}
+
+#[tokio::test]
+async fn a_demoted_primary_answering_readonly_is_left_for_the_new_primary() {
+    let Some(old) = RedisServer::start().await else { return };
+    let Some(new) = RedisServer::start_replica_of(&old).await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    // GIVEN a client writing to the primary named by the parameter
+    bed.publish(&old.endpoint()).await;
+    let cfg = fast_config();
+    let client = bed.client(cfg.clone());
+    client
+        .query::<()>(&set("before", "1"))
+        .await
+        .expect("write before failover");
+
+    // WHEN the replica is promoted and the old primary is demoted to its replica: it still
+    // accepts connections, but refuses writes
+    new.promote().await;
+    let new_port = new.port.to_string();
+    let _: String = old
+        .query(&["REPLICAOF", "127.0.0.1", &new_port])
+        .await
+        .expect("demote the old primary");
+    // THEN, while the parameter still names the old node, writes fail with READONLY
+    let mut readonly = None;
+    for _ in 0..5 {
+        match client.query::<()>(&set("during", "1")).await {
+            Err(e) if e.to_string().contains("READONLY") => {
+                readonly = Some(e);
+                break;
+            }
+            Err(e) => assert!(e.is_failover(), "unexpected error: {e}"),
+            Ok(()) => panic!("a write succeeded on the demoted primary"),
+        }
+        tokio::time::sleep(WRITE_INTERVAL).await;
+    }
+    let readonly = readonly.expect("no READONLY error from the demoted primary");
+    assert!(readonly.is_failover(), "READONLY must be failover-class: {readonly}");
+
+    // WHEN the parameter is updated
+    bed.publish(&new.endpoint()).await;
+    let updated = Instant::now();
+    let mut failures = 0;
+    let recovered_on = loop {
+        match client.query::<()>(&set("after", "2")).await {
+            Ok(()) => break client.cached_endpoint(),
+            Err(e) => {
+                assert!(e.is_failover(), "unexpected error: {e}");
+                failures += 1;
+                assert!(updated.elapsed() < Duration::from_secs(5), "never recovered: {e}");
+            }
+        }
+        tokio::time::sleep(WRITE_INTERVAL).await;
+    };
+    // THEN the client moves within the refresh bound and writes on the new primary
+    let bound = failure_bound(&cfg, Duration::ZERO);
+    eprintln!("{failures} failed writes after the update (bound {bound})");
+    assert!(
+        failures <= bound,
+        "{failures} failed writes after the update, bound {bound}"
+    );
+    assert_eq!(recovered_on, Some(new.endpoint()));
+    let v: Option<String> = new.query(&["GET", "after"]).await.expect("GET");
+    assert_eq!(v.as_deref(), Some("2"));
+    let role: Vec<redis::Value> = new.query(&["ROLE"]).await.expect("ROLE");
+    assert_eq!(role.first(), Some(&redis::Value::BulkString(b"master".to_vec())));
+    assert_eq!(client.stats().endpoint_changes, 1);
+}
+
+#[tokio::test]
+async fn parameter_reads_are_rate_limited_while_the_endpoint_is_dead() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN the parameter names a port nobody listens on
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    bed.publish(&format!("127.0.0.1:{dead}")).await;
+    bed.emu.clear_operations().await;
+    let mut cfg = fast_config();
+    cfg.refresh_min_interval = Duration::from_millis(200);
+    cfg.refresh_jitter = Duration::from_millis(50);
+    let client = bed.client(cfg.clone());
+
+    // WHEN the application retries 50 times in quick succession
+    let started = Instant::now();
+    for i in 0..50 {
+        let err = client
+            .query::<()>(&set("k", "v"))
+            .await
+            .expect_err("nothing listens there");
+        assert!(
+            matches!(err, ClientError::Connect { .. }) && err.is_failover(),
+            "attempt {i}: {err}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = started.elapsed();
+
+    // THEN the parameter was re-read, but at most once per refresh interval
+    let reads = bed.parameter_reads().await;
+    let bound = elapsed.as_millis().div_ceil(cfg.refresh_min_interval.as_millis()) as usize + 1;
+    assert!(reads <= bound, "{reads} reads in {elapsed:?}, bound {bound}");
+    assert!(
+        reads >= 2,
+        "the parameter was never re-read ({reads} reads in {elapsed:?})"
+    );
+    let stats = client.stats();
+    assert_eq!(stats.parameter_reads as usize, reads);
+    assert_eq!(stats.reconnects, 49, "every retry should try to connect again");
+}
+
+#[tokio::test]
+async fn a_wrongtype_error_neither_reconnects_nor_re_reads_the_parameter() {
+    let Some(primary) = RedisServer::start().await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    // GIVEN a connected client with no rate limit at all, so any refresh would show
+    bed.publish(&primary.endpoint()).await;
+    let _: i64 = primary.query(&["LPUSH", "a-list", "x"]).await.expect("LPUSH");
+    let mut cfg = fast_config();
+    cfg.refresh_min_interval = Duration::ZERO;
+    cfg.refresh_jitter = Duration::ZERO;
+    let client = bed.client(cfg);
+    client.query::<()>(&set("k", "v")).await.expect("first write");
+    bed.emu.clear_operations().await;
+
+    // WHEN a command fails with WRONGTYPE
+    let err = client
+        .query::<Option<String>>(&get("a-list"))
+        .await
+        .expect_err("WRONGTYPE");
+
+    // THEN it is reported as is, and the next command uses the same connection and endpoint
+    assert!(!err.is_failover(), "{err}");
+    assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    let v: String = client.query(&get("k")).await.expect("next command");
+    assert_eq!(v, "v");
+    assert_eq!(bed.parameter_reads().await, 0);
+    assert_eq!(client.stats().reconnects, 0);
+    assert_eq!(client.stats().parameter_reads, 1);
+}
+
+// ---- AUTH and TLS: redis-server processes launched here with extra options ----
+
+/// A `redis-server` started by this file (the harness starts plain ones only).
+struct CustomRedis {
+    _child: Child,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Whether a tool runs; when it does not, skip (say why) unless `FAILOVER_REQUIRE_REDIS=1`.
+fn tool_available(program: &str, version_arg: &str) -> bool {
+    let ok = std::process::Command::new(program)
+        .arg(version_arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("FAILOVER_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("FAILOVER_REQUIRE_REDIS=1 but `{program}` is not installed");
+        }
+        eprintln!("SKIPPED: `{program}` is not installed");
+    }
+    ok
+}
+
+/// Starts `redis-server` on 127.0.0.1 with `args` and waits until `port` accepts connections.
+async fn launch_redis(port: u16, args: &[&str]) -> CustomRedis {
+    let child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start redis-server");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return CustomRedis { _child: child };
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("redis-server with {args:?} did not listen on {port} within 2 s");
+}
+
+#[tokio::test]
+async fn the_auth_token_is_sent_and_a_missing_or_wrong_one_fails_clearly() {
+    if !tool_available("redis-server", "--version") {
+        return;
+    }
+    let Some(bed) = bed().await else { return };
+    // GIVEN a server that requires an AUTH token, named by the parameter
+    let port = free_port();
+    let _server = launch_redis(port, &["--port", &port.to_string(), "--requirepass", "s3cret-token"]).await;
+    bed.publish(&format!("127.0.0.1:{port}")).await;
+
+    // WHEN a client has the token THEN commands work
+    let mut cfg = fast_config();
+    cfg.auth_token = Some("s3cret-token".into());
+    let authed = bed.client(cfg);
+    authed.query::<()>(&set("k", "v")).await.expect("write with the token");
+    let v: String = authed.query(&get("k")).await.expect("read with the token");
+    assert_eq!(v, "v");
+
+    // WHEN a client has no token THEN the error says the server wants one, and is no failover
+    let anonymous = bed.client(fast_config());
+    let err = anonymous.query::<()>(&set("k", "w")).await.expect_err("no token");
+    assert!(matches!(err, ClientError::Auth { .. }), "{err:?}");
+    assert!(!err.is_failover());
+    let text = err.to_string();
+    assert!(text.contains("NOAUTH") && text.contains("set auth_token"), "{text}");
+
+    // WHEN a client has the wrong token THEN the error says to check it
+    let mut cfg = fast_config();
+    cfg.auth_token = Some("wrong".into());
+    let wrong = bed.client(cfg);
+    let err = wrong.query::<()>(&set("k", "w")).await.expect_err("wrong token");
+    assert!(matches!(err, ClientError::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains("Check auth_token"), "{err}");
+    // AND the token itself is never printed
+    assert!(!format!("{err} {err:?} {wrong:?}").contains("wrong\""), "{wrong:?}");
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!("{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it (EC P-256, quick to make).
+async fn make_certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=endpoint-client test CA",
+            ],
+        ]
+        .concat(),
+    )
+    .await;
+    openssl(
+        dir,
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
+    )
+    .await;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write extensions");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca_and_auth_works_and_an_untrusted_server_is_refused() {
+    if !tool_available("redis-server", "--version") || !tool_available("openssl", "version") {
+        return;
+    }
+    let Some(bed) = bed().await else { return };
+    // GIVEN a TLS-only server with an AUTH token and a certificate from a private CA
+    let tmp = TempDir::new("endpoint-client-tls");
+    make_certificates(&tmp.0).await;
+    let file = |name: &str| tmp.0.join(name).display().to_string();
+    let port = free_port();
+    let _server = launch_redis(
+        port,
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &file("server.crt"),
+            "--tls-key-file",
+            &file("server.key"),
+            "--tls-ca-cert-file",
+            &file("ca.crt"),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            "s3cret-token",
+        ],
+    )
+    .await;
+    bed.publish(&format!("127.0.0.1:{port}")).await;
+    let ca = std::fs::read(tmp.0.join("ca.crt")).expect("read CA");
+    let tls_config = |root: Option<Vec<u8>>| {
+        let mut cfg = fast_config();
+        cfg.tls = true;
+        cfg.tls_root_ca_pem = root;
+        cfg.auth_token = Some("s3cret-token".into());
+        cfg
+    };
+
+    // WHEN the client trusts the CA THEN commands work over TLS
+    let trusted = bed.client(tls_config(Some(ca)));
+    trusted
+        .query::<()>(&set("k", "over-tls"))
+        .await
+        .expect("write over TLS");
+    let v: String = trusted.query(&get("k")).await.expect("read over TLS");
+    assert_eq!(v, "over-tls");
+
+    // WHEN the client trusts only the system roots THEN the certificate is refused
+    let untrusting = bed.client(tls_config(None));
+    let err = untrusting
+        .query::<()>(&set("k", "x"))
+        .await
+        .expect_err("untrusted certificate");
+    assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    // WHEN the client does not use TLS THEN it cannot talk to the TLS port
+    let mut plain = tls_config(None);
+    plain.tls = false;
+    let err = bed
+        .client(plain)
+        .query::<()>(&set("k", "x"))
+        .await
+        .expect_err("plain text to a TLS port");
+    assert!(err.is_failover(), "{err}");
+}
