@@ -29,9 +29,26 @@ lint: ## rustfmt check and clippy -D warnings
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Debian's redis-server, for the drill and the Redis tests (root, as on CI; use sudo elsewhere).
+.PHONY: redis
+redis: ## Install Debian's redis-server if missing
+	@command -v redis-server >/dev/null || { apt-get update && apt-get install -y redis-server; }
+
 .PHONY: test
-test: venv lint ## Lint, then every test (unit, mocks, emulator integration)
-	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_EMULATOR_PYTHON=$(CURDIR)/$(PY) cargo test --workspace --locked
+test: venv redis lint lint-infra ## Lint, then every test (unit, mocks, emulator integration)
+	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_REQUIRE_REDIS=1 FAILOVER_EMULATOR_PYTHON=$(CURDIR)/$(PY) cargo test --workspace --locked
+
+.PHONY: demo
+demo: venv redis cargo-lambda ## The failover drill: real Redis dies, parameter moves, app recovers, green rolls back
+	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
+	cargo build --release --locked -p endpoint-client --example sample-app
+	$(PY) demo/drill.py
+
+.PHONY: bench
+bench: venv redis cargo-lambda ## Run the drill 5 times; recovery figures for BENCHMARKS.md
+	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
+	cargo build --release --locked -p endpoint-client --example sample-app
+	$(PY) demo/bench.py 5
 
 .PHONY: build
 build: ## Release build of both functions (target/release/)
@@ -72,3 +89,58 @@ watch-reconciler: cargo-lambda ## cargo lambda watch on 127.0.0.1:9000 (LAMBDA_P
 .PHONY: invoke-reconciler
 invoke-reconciler: cargo-lambda ## Send EVENT (default: the EventBridge schedule) to the watched redis-reconciler
 	$(CARGO_LAMBDA) lambda invoke redis-reconciler --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) --data-file $(EVENT)
+
+# ---- Infrastructure: infra/template.yaml (AWS SAM) -------------------------------------------------
+# The template linters live in their own venv: checkov pins boto3 exactly (1.35.x), which would
+# downgrade the boto3/botocore that the emulator's moto runs on in .venv.
+INFRA_VENV  := infra/.venv
+INFRA_STAMP := $(INFRA_VENV)/.installed
+TEMPLATE    := infra/template.yaml
+# checkov works offline: --skip-download and BC_SKIP_MAPPING=TRUE each stop its download of guidelines
+# and platform configuration (without them it looks the platform up; with them it opens no socket).
+CHECKOV_OFFLINE := BC_SKIP_MAPPING=TRUE CKV_GITHUB_CONFIG_FETCH_DATA=False
+
+$(INFRA_STAMP): infra/requirements.txt
+	python3 -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet -r infra/requirements.txt
+	touch $@
+
+.PHONY: infra-venv
+infra-venv: $(INFRA_STAMP) ## Venv with the pinned template linters (infra/requirements.txt: cfn-lint, checkov)
+
+.PHONY: lint-infra
+lint-infra: $(INFRA_STAMP) ## cfn-lint (no errors or warnings), checkov, and infra/check_template.py on the SAM template
+	$(INFRA_VENV)/bin/cfn-lint $(TEMPLATE)
+	env $(CHECKOV_OFFLINE) $(INFRA_VENV)/bin/checkov --quiet --compact --framework cloudformation --skip-download -f $(TEMPLATE)
+	$(INFRA_VENV)/bin/python infra/check_template.py
+
+# ---- Package and deploy ----------------------------------------------------------------------------
+# cargo-lambda cross-compiles with zig (PyPI's ziglang, a dependency of cargo-lambda, found through the
+# venv's python) and needs the Rust standard library of the target, which rustup adds once.
+LAMBDA_ARCH        ?= arm64
+PACKAGE_TARGET_DIR ?= target/package
+PACKAGE_DIR        ?= $(PACKAGE_TARGET_DIR)/lambda
+RUST_TARGET_arm64  := aarch64-unknown-linux-gnu
+RUST_TARGET_x86_64 := x86_64-unknown-linux-gnu
+SAM                ?= sam
+SAM_DEPLOY_FLAGS   ?= --guided
+
+.PHONY: package
+package: cargo-lambda ## Deployable zips of both functions for arm64 (LAMBDA_ARCH): target/package/lambda/<function>/bootstrap.zip
+	@test -n '$(RUST_TARGET_$(LAMBDA_ARCH))' || { echo "LAMBDA_ARCH must be arm64 or x86_64"; exit 1; }
+	rustup target list --installed | grep -qx '$(RUST_TARGET_$(LAMBDA_ARCH))' || rustup target add '$(RUST_TARGET_$(LAMBDA_ARCH))'
+	PATH='$(CURDIR)/$(VENV)/bin':"$$PATH" CARGO_TARGET_DIR='$(PACKAGE_TARGET_DIR)' \
+	  $(CARGO_LAMBDA) lambda build --release --$(subst _,-,$(LAMBDA_ARCH)) --output-format zip --locked \
+	  --package redis-reconciler --package bluegreen-rollback --lambda-dir '$(PACKAGE_DIR)'
+	@ls -l $(PACKAGE_DIR)/redis-reconciler/bootstrap.zip $(PACKAGE_DIR)/bluegreen-rollback/bootstrap.zip
+
+.PHONY: deploy
+deploy: cargo-lambda ## sam build && sam deploy --guided from infra/ (needs AWS credentials and the SAM CLI: pip install aws-sam-cli)
+	@command -v $(SAM) >/dev/null 2>&1 || { \
+	  echo "The AWS SAM CLI ('$(SAM)') is not installed. It is on PyPI as aws-sam-cli, e.g.:"; \
+	  echo "  python3 -m venv ~/.venvs/sam && ~/.venvs/sam/bin/pip install aws-sam-cli"; \
+	  echo "  make deploy SAM=~/.venvs/sam/bin/sam"; \
+	  exit 1; }
+	cd infra && SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 PATH='$(CURDIR)/$(VENV)/bin':"$$PATH" $(SAM) build
+	cd infra && $(SAM) deploy $(SAM_DEPLOY_FLAGS)
