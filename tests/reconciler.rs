@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_elasticache::types::ClusterMode;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
-use failover_core::redis::config::{ReconcilerConfig, Target};
+use failover_core::env::Env;
+use failover_core::redis::config::ReconcilerConfig;
 use failover_core::redis::plan::Action;
 use failover_core::redis::topology::EndpointMode;
 use failover_tests::{event, Emulator};
@@ -37,22 +38,13 @@ fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
 
+/// The configuration the function would read from `REDIS_TARGETS`, with a 3 s settle timeout.
 fn config(targets: &[(&str, &str)]) -> ReconcilerConfig {
-    ReconcilerConfig {
-        targets: targets
-            .iter()
-            .map(|(g, p)| Target {
-                replication_group_id: g.to_string(),
-                parameter: p.to_string(),
-            })
-            .collect(),
-        endpoint_mode: EndpointMode::Node,
-        dry_run: false,
-        settle_timeout: Duration::from_secs(3),
-        verify_role: false,
-        redis_tls: false,
-        redis_auth_token: None,
-    }
+    let list: Vec<String> = targets.iter().map(|(g, p)| format!("{g}={p}")).collect();
+    let list = list.join(",");
+    let pairs = [("REDIS_TARGETS", list.as_str()), ("SETTLE_TIMEOUT_SECS", "3")];
+    let env = Env::from_pairs(&pairs);
+    ReconcilerConfig::from(&env).unwrap()
 }
 
 impl Bed {

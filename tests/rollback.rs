@@ -8,6 +8,7 @@ use aws_sdk_route53::types::{
 use bluegreen_rollback::handler::{HandlerError, Response, Rollback};
 use failover_core::bluegreen::config::RollbackConfig;
 use failover_core::bluegreen::plan::Outcome;
+use failover_core::env::Env;
 use failover_tests::{event, Emulator};
 use serde_json::json;
 use tokio::time::Instant;
@@ -73,19 +74,16 @@ fn alias_record(name: &str, id: &str, weight: i64, target: &str) -> ResourceReco
 }
 
 impl Bed {
+    /// The configuration the function would read for `app.example.com` in this zone, with the
+    /// defaults and a 5 s INSYNC wait.
     fn config(&self) -> RollbackConfig {
-        RollbackConfig {
-            hosted_zone_id: self.zone.clone(),
-            record_name: "app.example.com.".into(),
-            record_type: "A".into(),
-            blue: "blue".into(),
-            green: "green".into(),
-            blue_weight: 100,
-            alarm_names: vec![],
-            dry_run: false,
-            wait_for_sync: true,
-            sync_timeout: Duration::from_secs(5),
-        }
+        let pairs = [
+            ("HOSTED_ZONE_ID", self.zone.as_str()),
+            ("RECORD_NAME", "app.example.com"),
+            ("SYNC_TIMEOUT_SECS", "5"),
+        ];
+        let env = Env::from_pairs(&pairs);
+        RollbackConfig::from(&env).unwrap()
     }
 
     fn rollback(&self, cfg: RollbackConfig) -> Rollback {

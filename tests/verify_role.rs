@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use failover_core::redis::config::{ReconcilerConfig, Target};
-use failover_core::redis::probe::Secret;
-use failover_core::redis::topology::EndpointMode;
+use failover_core::env::Env;
+use failover_core::redis::config::ReconcilerConfig;
 use failover_tests::redis_server::RedisServer;
 use failover_tests::{event, Emulator};
 use redis_reconciler::handler::Reconciler;
@@ -54,21 +53,23 @@ async fn drill() -> Option<Drill> {
     })
 }
 
+/// The configuration the function would read: group `orders` -> [`PARAM`], `VERIFY_ROLE=true`.
+fn config(settle: Duration, auth: Option<&str>) -> ReconcilerConfig {
+    let settle = settle.as_secs().to_string();
+    let mut pairs = vec![
+        ("REDIS_REPLICATION_GROUP_ID", "orders"),
+        ("REDIS_ENDPOINT_PARAMETER_NAME", PARAM),
+        ("VERIFY_ROLE", "true"),
+        ("SETTLE_TIMEOUT_SECS", settle.as_str()),
+    ];
+    pairs.extend(auth.map(|token| ("REDIS_AUTH_TOKEN", token)));
+    let env = Env::from_pairs(&pairs);
+    ReconcilerConfig::from(&env).unwrap()
+}
+
 impl Drill {
     fn reconciler(&self, settle: Duration, auth: Option<&str>) -> Reconciler {
-        let cfg = ReconcilerConfig {
-            targets: vec![Target {
-                replication_group_id: "orders".into(),
-                parameter: PARAM.into(),
-            }],
-            endpoint_mode: EndpointMode::Node,
-            dry_run: false,
-            settle_timeout: settle,
-            verify_role: true,
-            redis_tls: false,
-            redis_auth_token: auth.map(|t| Secret(t.into())),
-        };
-        Reconciler::with_clients(cfg, self.ec.clone(), self.ssm.clone())
+        Reconciler::with_clients(config(settle, auth), self.ec.clone(), self.ssm.clone())
     }
 
     async fn param(&self) -> Option<String> {
@@ -159,19 +160,11 @@ async fn auth_tokens_are_used_to_ask_for_the_role() {
     emu.set_member_endpoints("orders", &[("orders-001", "127.0.0.1", secured.port)])
         .await;
     let reconciler = |token: Option<&str>| {
-        let cfg = ReconcilerConfig {
-            targets: vec![Target {
-                replication_group_id: "orders".into(),
-                parameter: PARAM.into(),
-            }],
-            endpoint_mode: EndpointMode::Node,
-            dry_run: false,
-            settle_timeout: Duration::ZERO,
-            verify_role: true,
-            redis_tls: false,
-            redis_auth_token: token.map(|t| Secret(t.into())),
-        };
-        Reconciler::with_clients(cfg, ec.clone(), aws_sdk_ssm::Client::new(&sdk))
+        Reconciler::with_clients(
+            config(Duration::ZERO, token),
+            ec.clone(),
+            aws_sdk_ssm::Client::new(&sdk),
+        )
     };
     // WITHOUT the token the node cannot be asked, so nothing is published
     let err = reconciler(None)

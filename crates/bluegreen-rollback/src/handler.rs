@@ -3,8 +3,6 @@
 //! classify the event -> intent (allow-list, alarm state) -> read the two weighted records ->
 //! plan (pure) -> submit at most one change batch -> optionally wait for INSYNC.
 
-use std::time::Duration;
-
 use failover_core::aws::route53::{PairSpec, Route53};
 use failover_core::aws::AwsError;
 use failover_core::bluegreen::config::RollbackConfig;
@@ -17,9 +15,6 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{info, warn};
-
-/// Time kept back from the Lambda deadline to return a response instead of being killed.
-const RESPONSE_MARGIN: Duration = Duration::from_secs(1);
 
 /// The JSON response.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -131,7 +126,7 @@ impl Rollback {
                 reason: Some(reason.clone()),
             });
         }
-        let hard_stop = deadline.checked_sub(RESPONSE_MARGIN).unwrap_or(deadline);
+        let hard_stop = deadline::respond_by(deadline);
         tokio::time::timeout_at(hard_stop, self.act(&wanted, hard_stop))
             .await
             .map_err(|_| HandlerError::OutOfTime)?

@@ -11,6 +11,16 @@ pub const MAX_INVOCATION: Duration = Duration::from_secs(900);
 /// (`cargo lambda watch` 1.9.2 always sends 600000, ten minutes after the epoch).
 const PLAUSIBLE_AFTER_MS: u64 = 946_684_800_000;
 
+/// Time kept back from the Lambda deadline so a handler returns its answer (or error) instead of
+/// being killed mid-way.
+pub const RESPONSE_MARGIN: Duration = Duration::from_secs(1);
+
+/// When a handler must stop working on an invocation due at `deadline`: [`RESPONSE_MARGIN`]
+/// before it.
+pub fn respond_by(deadline: Instant) -> Instant {
+    deadline.checked_sub(RESPONSE_MARGIN).unwrap_or(deadline)
+}
+
 /// Converts the runtime's deadline (milliseconds since the Unix epoch) into an [`Instant`].
 /// A placeholder (0, or before the year 2000) means [`MAX_INVOCATION`]; a real deadline
 /// already past gives now.
@@ -25,6 +35,12 @@ pub fn from_epoch_millis(deadline_ms: u64) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handlers_stop_one_margin_before_the_deadline() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(deadline - respond_by(deadline), RESPONSE_MARGIN);
+    }
 
     #[test]
     fn unknown_or_placeholder_deadline_means_the_lambda_maximum() {

@@ -25,8 +25,6 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-/// Time kept back from the Lambda deadline to return a response instead of being killed.
-const RESPONSE_MARGIN: Duration = Duration::from_secs(1);
 /// Time kept back, when waiting for a group to settle, for the parameter read and write.
 const AFTER_SETTLE_RESERVE: Duration = Duration::from_secs(2 * sdk::OPERATION_TIMEOUT.as_secs() + 1);
 
@@ -199,7 +197,7 @@ impl Reconciler {
             dry_run = self.cfg.dry_run,
             "reconciling"
         );
-        let hard_stop = deadline.checked_sub(RESPONSE_MARGIN).unwrap_or(deadline);
+        let hard_stop = deadline::respond_by(deadline);
         let results = match tokio::time::timeout_at(hard_stop, self.reconcile(&targets, &trigger, deadline)).await {
             Ok(results) => results,
             Err(_) => targets

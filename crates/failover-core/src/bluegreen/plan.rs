@@ -191,21 +191,12 @@ pub fn plan(intent: &Intent, current: Weights, cfg: &RollbackConfig) -> Plan {
 mod tests {
     use super::*;
     use crate::trigger::AlarmChange;
-    use std::time::Duration;
 
+    /// The configuration with every default, as the function reads it.
     fn cfg() -> RollbackConfig {
-        RollbackConfig {
-            hosted_zone_id: "Z1".into(),
-            record_name: "app.example.com.".into(),
-            record_type: "A".into(),
-            blue: "blue".into(),
-            green: "green".into(),
-            blue_weight: 100,
-            alarm_names: vec![],
-            dry_run: false,
-            wait_for_sync: true,
-            sync_timeout: Duration::from_secs(60),
-        }
+        let pairs = [("HOSTED_ZONE_ID", "Z1"), ("RECORD_NAME", "app.example.com")];
+        let env = crate::env::Env::from_pairs(&pairs);
+        RollbackConfig::from(&env).unwrap()
     }
 
     fn alarm(name: &str, state: AlarmState) -> RollbackTrigger {
