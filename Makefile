@@ -5,6 +5,10 @@ SHELL := /bin/bash
 VENV        := .venv
 PY          := $(VENV)/bin/python
 VENV_STAMP  := $(VENV)/.installed
+# The linters (cfn-lint, checkov, ruff) live in their own venv: checkov pins boto3 exactly (1.35.x),
+# which would downgrade the boto3/botocore that the emulator's moto runs on in .venv.
+INFRA_VENV  := infra/.venv
+INFRA_STAMP := $(INFRA_VENV)/.installed
 CARGO_LAMBDA_VERSION := 1.9.2
 
 .PHONY: help
@@ -24,10 +28,14 @@ venv: $(VENV_STAMP) ## Python venv with the pinned emulator (moto)
 fmt: ## Format the code
 	cargo fmt --all
 
+PY_SOURCES := demo infra tests/emulator
+
 .PHONY: lint
-lint: ## rustfmt check and clippy -D warnings
+lint: $(INFRA_STAMP) ## rustfmt check, clippy -D warnings, ruff check and ruff format --check (ruff.toml)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(INFRA_VENV)/bin/ruff check $(PY_SOURCES)
+	$(INFRA_VENV)/bin/ruff format --check $(PY_SOURCES)
 
 # Debian's redis-server, for the drill and the Redis tests (root, as on CI; use sudo elsewhere).
 .PHONY: redis
@@ -35,8 +43,12 @@ redis: ## Install Debian's redis-server if missing
 	@command -v redis-server >/dev/null || { apt-get update && apt-get install -y redis-server; }
 
 .PHONY: test
-test: venv redis lint lint-infra ## Lint, then every test (unit, mocks, emulator integration)
+test: venv redis lint lint-infra test-emulator ## Lint, then every test (unit, mocks, emulator integration)
 	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_REQUIRE_REDIS=1 FAILOVER_EMULATOR_PYTHON=$(CURDIR)/$(PY) cargo test --workspace --locked
+
+.PHONY: test-emulator
+test-emulator: venv ## Self-check of the emulator (tests/emulator/selftest.py); non-zero exit on any failure
+	$(PY) tests/emulator/selftest.py
 
 .PHONY: demo
 demo: venv redis cargo-lambda ## The failover drill: real Redis dies, parameter moves, app recovers, green rolls back
@@ -91,10 +103,7 @@ invoke-reconciler: cargo-lambda ## Send EVENT (default: the EventBridge schedule
 	$(CARGO_LAMBDA) lambda invoke redis-reconciler --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) --data-file $(EVENT)
 
 # ---- Infrastructure: infra/template.yaml (AWS SAM) -------------------------------------------------
-# The template linters live in their own venv: checkov pins boto3 exactly (1.35.x), which would
-# downgrade the boto3/botocore that the emulator's moto runs on in .venv.
-INFRA_VENV  := infra/.venv
-INFRA_STAMP := $(INFRA_VENV)/.installed
+# (INFRA_VENV, the linters' venv, is defined at the top: `lint` needs it too.)
 TEMPLATE    := infra/template.yaml
 # checkov works offline: --skip-download and BC_SKIP_MAPPING=TRUE each stop its download of guidelines
 # and platform configuration (without them it looks the platform up; with them it opens no socket).
@@ -107,13 +116,14 @@ $(INFRA_STAMP): infra/requirements.txt
 	touch $@
 
 .PHONY: infra-venv
-infra-venv: $(INFRA_STAMP) ## Venv with the pinned template linters (infra/requirements.txt: cfn-lint, checkov)
+infra-venv: $(INFRA_STAMP) ## Venv with the pinned linters (infra/requirements.txt: cfn-lint, checkov, ruff)
 
 .PHONY: lint-infra
-lint-infra: $(INFRA_STAMP) ## cfn-lint (no errors or warnings), checkov, and infra/check_template.py on the SAM template
+lint-infra: $(INFRA_STAMP) ## cfn-lint (no errors or warnings), checkov, and infra/check_template.py (and its self-test) on the SAM template
 	$(INFRA_VENV)/bin/cfn-lint $(TEMPLATE)
 	env $(CHECKOV_OFFLINE) $(INFRA_VENV)/bin/checkov --quiet --compact --framework cloudformation --skip-download -f $(TEMPLATE)
 	$(INFRA_VENV)/bin/python infra/check_template.py
+	$(INFRA_VENV)/bin/python infra/check_template.py --self-test
 
 # ---- Package and deploy ----------------------------------------------------------------------------
 # cargo-lambda cross-compiles with zig (PyPI's ziglang, a dependency of cargo-lambda, found through the

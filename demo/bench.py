@@ -26,8 +26,11 @@ def main():
             print(out.stdout[-3000:], out.stderr[-3000:], sep="\n")
             sys.exit(f"run {i + 1} failed")
         results.append(json.loads((ROOT / "target/demo-result.json").read_text()))
-        print(f"run {i + 1}/{RUNS}: parameter {results[-1]['param_updated_s']:.2f} s, "
-              f"first write {results[-1]['first_write_s']:.2f} s, failed writes {results[-1]['writes_failed']}", flush=True)
+        print(
+            f"run {i + 1}/{RUNS}: parameter {results[-1]['param_updated_s']:.2f} s, "
+            f"first write {results[-1]['first_write_s']:.2f} s, failed writes {results[-1]['writes_failed']}",
+            flush=True,
+        )
 
     def row(name, key, scale=1.0, unit="s"):
         values = [r[key] * scale for r in results]

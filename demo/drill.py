@@ -82,7 +82,7 @@ class Drill:
         return proc
 
     def stop_all(self):
-        for name, proc in reversed(self.procs):
+        for _name, proc in reversed(self.procs):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -100,21 +100,38 @@ class Drill:
         proc = self.spawn(
             "emulator",
             [str(VENV / "python"), str(ROOT / "tests/emulator/failover_emulator.py"), "--port", "0", "--parent-watch"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         line = proc.stdout.readline().strip()
         if not line.startswith("FAILOVER_EMULATOR_READY "):
             raise DrillFailed(f"emulator did not start: {line!r}")
         self.emulator_url = line.split(" ", 1)[1]
-        kwargs = dict(endpoint_url=self.emulator_url, config=Config(retries={"total_max_attempts": 2, "mode": "standard"}))
+        kwargs = dict(
+            endpoint_url=self.emulator_url, config=Config(retries={"total_max_attempts": 2, "mode": "standard"})
+        )
         self.ec = boto3.client("elasticache", **kwargs)
         self.ssm = boto3.client("ssm", **kwargs)
         self.r53 = boto3.client("route53", **kwargs)
         self.note("emulator up", self.emulator_url)
 
     def redis(self, port, *extra):
-        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                "--repl-diskless-sync-delay", "0", *extra]
+        args = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+            *extra,
+        ]
         # A replica stores the RDB it receives in its working directory: keep it out of the tree.
         workdir = Path(tempfile.mkdtemp(prefix=f"failover-drill-redis-{port}-"))
         return self.spawn(f"redis:{port}", args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -144,38 +161,79 @@ class Drill:
 
     def seed(self):
         self.ec.create_replication_group(
-            ReplicationGroupId=GROUP, ReplicationGroupDescription="failover drill", Engine="redis",
-            ReplicasPerNodeGroup=1, AutomaticFailoverEnabled=True,
+            ReplicationGroupId=GROUP,
+            ReplicationGroupDescription="failover drill",
+            Engine="redis",
+            ReplicasPerNodeGroup=1,
+            AutomaticFailoverEnabled=True,
         )
-        control(self.emulator_url, "/_failover/elasticache/endpoints", {
-            "replication_group_id": GROUP,
-            "members": {
-                f"{GROUP}-001": {"address": "127.0.0.1", "port": self.primary_port},
-                f"{GROUP}-002": {"address": "127.0.0.1", "port": self.replica_port},
+        control(
+            self.emulator_url,
+            "/_failover/elasticache/endpoints",
+            {
+                "replication_group_id": GROUP,
+                "members": {
+                    f"{GROUP}-001": {"address": "127.0.0.1", "port": self.primary_port},
+                    f"{GROUP}-002": {"address": "127.0.0.1", "port": self.replica_port},
+                },
             },
-        })
+        )
         zone = self.r53.create_hosted_zone(Name="example.com", CallerReference="drill")["HostedZone"]["Id"]
         self.zone = zone.split("/")[-1]
 
         def record(set_id, weight, ip):
-            return {"Action": "CREATE", "ResourceRecordSet": {
-                "Name": RECORD, "Type": "A", "SetIdentifier": set_id, "Weight": weight, "TTL": 60,
-                "ResourceRecords": [{"Value": ip}]}}
-        self.r53.change_resource_record_sets(HostedZoneId=self.zone, ChangeBatch={"Changes": [
-            record("blue", 100, "192.0.2.10"), record("green", 0, "198.51.100.20")]})
+            return {
+                "Action": "CREATE",
+                "ResourceRecordSet": {
+                    "Name": RECORD,
+                    "Type": "A",
+                    "SetIdentifier": set_id,
+                    "Weight": weight,
+                    "TTL": 60,
+                    "ResourceRecords": [{"Value": ip}],
+                },
+            }
+
+        self.r53.change_resource_record_sets(
+            HostedZoneId=self.zone,
+            ChangeBatch={"Changes": [record("blue", 100, "192.0.2.10"), record("green", 0, "198.51.100.20")]},
+        )
         self.note("emulator seeded", f"group {GROUP} -> the two redis servers; zone {self.zone}: blue 100 / green 0")
 
     def start_lambdas(self):
         self.lambda_port = free_port()
-        env = dict(os.environ, AWS_ENDPOINT_URL=self.emulator_url,
-                   REDIS_REPLICATION_GROUP_ID=GROUP, REDIS_ENDPOINT_PARAMETER_NAME=PARAM, VERIFY_ROLE="true",
-                   SETTLE_TIMEOUT_SECS="20", HOSTED_ZONE_ID=self.zone, RECORD_NAME=RECORD,
-                   ALARM_NAMES="app-green-5xx,app-green-health")
-        self.watch_log = open(ROOT / "target" / "demo-lambdas.log", "w")
-        self.spawn("cargo lambda watch", [
-            str(VENV / "cargo-lambda"), "lambda", "watch", "--release", "--locked", "--ignore-changes",
-            "--invoke-address", "127.0.0.1", "--invoke-port", str(self.lambda_port),
-        ], cwd=ROOT, env=env, stdout=self.watch_log, stderr=subprocess.STDOUT)
+        env = dict(
+            os.environ,
+            AWS_ENDPOINT_URL=self.emulator_url,
+            REDIS_REPLICATION_GROUP_ID=GROUP,
+            REDIS_ENDPOINT_PARAMETER_NAME=PARAM,
+            VERIFY_ROLE="true",
+            SETTLE_TIMEOUT_SECS="20",
+            HOSTED_ZONE_ID=self.zone,
+            RECORD_NAME=RECORD,
+            ALARM_NAMES="app-green-5xx,app-green-health",
+        )
+        # Not a `with` block: the file is cargo lambda watch's stdout for as long as the watcher runs.
+        self.watch_log = open(ROOT / "target" / "demo-lambdas.log", "w")  # noqa: SIM115
+        self.spawn(
+            "cargo lambda watch",
+            [
+                str(VENV / "cargo-lambda"),
+                "lambda",
+                "watch",
+                "--release",
+                "--locked",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                str(self.lambda_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.watch_log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -188,10 +246,26 @@ class Drill:
         self.note("both functions served by cargo lambda watch", f"127.0.0.1:{self.lambda_port}")
 
     def invoke(self, function, event):
-        out = subprocess.run([
-            str(VENV / "cargo-lambda"), "lambda", "invoke", function, "--invoke-address", "127.0.0.1",
-            "--invoke-port", str(self.lambda_port), "--data-file", str(EVENTS / function / event), "--output-format", "json",
-        ], cwd=ROOT, capture_output=True, text=True, timeout=180)
+        out = subprocess.run(
+            [
+                str(VENV / "cargo-lambda"),
+                "lambda",
+                "invoke",
+                function,
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                str(self.lambda_port),
+                "--data-file",
+                str(EVENTS / function / event),
+                "--output-format",
+                "json",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         if out.returncode != 0:
             raise DrillFailed(f"{function} failed on {event}: {out.stderr.strip() or out.stdout.strip()}")
         return json.loads(out.stdout)
@@ -207,9 +281,15 @@ class Drill:
     # ---- the application ---------------------------------------------------------------------
     def start_app(self):
         env = dict(os.environ, AWS_ENDPOINT_URL=self.emulator_url)
-        app = self.spawn("sample-app", [str(ROOT / "target/release/examples/sample-app"), "--parameter", PARAM,
-                                        "--interval-ms", "50"],
-                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        app = self.spawn(
+            "sample-app",
+            [str(ROOT / "target/release/examples/sample-app"), "--parameter", PARAM, "--interval-ms", "50"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.app = app
 
         def read():
@@ -220,6 +300,7 @@ class Drill:
                     continue
                 with self.app_lock:
                     self.app_events.append(event)
+
         threading.Thread(target=read, daemon=True).start()
         self.wait_for_app(lambda e: e.get("event") == "write-ok", 15, "the application never wrote to the primary")
         self.note("sample application writing every 50 ms", f"to {PARAM}")
@@ -243,7 +324,10 @@ class Drill:
         self.start_lambdas()
         first = self.invoke("redis-reconciler", "eventbridge-scheduled.json")
         primary = f"127.0.0.1:{self.primary_port}"
-        self.check(first["results"][0]["current"] == primary == self.parameter(), "the first scheduled reconcile publishes the primary")
+        self.check(
+            first["results"][0]["current"] == primary == self.parameter(),
+            "the first scheduled reconcile publishes the primary",
+        )
         self.note("scheduled reconcile", f"{PARAM} = {primary} ({first['results'][0]['action']})")
         self.start_app()
         time.sleep(1.0)
@@ -256,16 +340,26 @@ class Drill:
         self.note("primary killed", f"127.0.0.1:{self.primary_port} is gone")
         self.redis_cli(self.replica_port, "REPLICAOF", "NO", "ONE")
         self.note("replica promoted (REPLICAOF NO ONE)", f"127.0.0.1:{self.replica_port} is master")
-        control(self.emulator_url, "/_failover/elasticache/failover", {"replication_group_id": GROUP, "new_primary": f"{GROUP}-002"})
+        control(
+            self.emulator_url,
+            "/_failover/elasticache/failover",
+            {"replication_group_id": GROUP, "new_primary": f"{GROUP}-002"},
+        )
         self.note("ElastiCache marks the failover", f"{GROUP}-002 CurrentRole=primary")
         result = self.invoke("redis-reconciler", "sns-elasticache-failover-complete.json")["results"][0]
         replica = f"127.0.0.1:{self.replica_port}"
-        self.check(result["action"] == "updated" and result["current"] == replica == self.parameter(),
-                   "FailoverComplete moves the parameter to the new primary")
+        self.check(
+            result["action"] == "updated" and result["current"] == replica == self.parameter(),
+            "FailoverComplete moves the parameter to the new primary",
+        )
         self.param_updated_at = time.monotonic() - self.t0
         self.note("reconciler on ElastiCache:FailoverComplete", f"{PARAM}: {result['previous']} -> {result['current']}")
-        recovered = self.wait_for_app(lambda e: e.get("event") == "write-ok" and e.get("endpoint") == replica, 30,
-                                      "the application did not write to the new primary within 30 s", after=wall_t0)
+        recovered = self.wait_for_app(
+            lambda e: e.get("event") == "write-ok" and e.get("endpoint") == replica,
+            30,
+            "the application did not write to the new primary within 30 s",
+            after=wall_t0,
+        )
         self.first_write_at = recovered["t_ms"] / 1000 - wall_t0
         self.note("application writes again", f"to {replica}")
         again = self.invoke("redis-reconciler", "eventbridge-scheduled.json")["results"][0]
@@ -273,10 +367,15 @@ class Drill:
 
         print("== a bad green deployment")
         shifted = self.invoke("bluegreen-rollback", "command-shift-25.json")
-        self.check((shifted["blue_weight"], shifted["green_weight"]) == (75, 25) == self.weights(), "shift 25 % to green")
+        self.check(
+            (shifted["blue_weight"], shifted["green_weight"]) == (75, 25) == self.weights(), "shift 25 % to green"
+        )
         self.note("shift command", "blue 75 / green 25")
         rolled = self.invoke("bluegreen-rollback", "alarm-action-metric-alarm.json")
-        self.check(rolled["action"] == "rolled-back" and self.weights() == (100, 0), "the green alarm rolls traffic back to blue")
+        self.check(
+            rolled["action"] == "rolled-back" and self.weights() == (100, 0),
+            "the green alarm rolls traffic back to blue",
+        )
         self.note("alarm app-green-5xx -> ALARM", f"rolled back: blue 100 / green 0 ({rolled.get('change_id')})")
         again = self.invoke("bluegreen-rollback", "alarm-action-metric-alarm.json")
         self.check(again["action"] == "already-rolled-back", "the same alarm again writes nothing")
@@ -285,7 +384,9 @@ class Drill:
         self.app.send_signal(signal.SIGTERM)
         self.app.wait(timeout=10)
         summary = self.wait_for_app(lambda e: e.get("event") == "summary", 5, "the application printed no summary")
-        self.check(summary["writes_failed"] > 0 and summary["writes_ok"] > 0, "the application saw the outage and recovered")
+        self.check(
+            summary["writes_failed"] > 0 and summary["writes_ok"] > 0, "the application saw the outage and recovered"
+        )
         self.summary = summary
 
     def report(self):
@@ -299,8 +400,10 @@ class Drill:
             print("\n== recovery")
             print(f"  failure -> parameter updated:     {self.param_updated_at:.2f} s")
             print(f"  failure -> first successful write: {self.first_write_at:.2f} s")
-            print(f"  application: {s['writes_ok']} writes ok, {s['writes_failed']} failed, "
-                  f"longest time without a working primary {s['longest_outage_ms'] / 1000:.2f} s")
+            print(
+                f"  application: {s['writes_ok']} writes ok, {s['writes_failed']} failed, "
+                f"longest time without a working primary {s['longest_outage_ms'] / 1000:.2f} s"
+            )
             with open(ROOT / "target" / "demo-result.json", "w") as f:
                 json.dump({"param_updated_s": self.param_updated_at, "first_write_s": self.first_write_at, **s}, f)
         print("\n== checks")
@@ -310,8 +413,10 @@ class Drill:
 
 def control(url, path, body):
     import urllib.request
-    req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+
+    req = urllib.request.Request(
+        url + path, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read() or b"null")
 

@@ -4,15 +4,13 @@
 //! free loopback ports. Timings are scaled down (refresh every 300 ms instead of 1 s) so the
 //! whole file runs in a few seconds; bounds are derived from those settings.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use endpoint_client::{ClientConfig, ClientError, EndpointClient, Stats};
 use failover_tests::redis_server::RedisServer;
+use failover_tests::tls::TlsFiles;
 use failover_tests::Emulator;
-use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 const PARAM: &str = "/app/orders/redis";
@@ -396,64 +394,16 @@ async fn a_wrongtype_error_neither_reconnects_nor_re_reads_the_parameter() {
     assert_eq!(client.stats().parameter_reads, 1);
 }
 
-// ---- AUTH and TLS: redis-server processes launched here with extra options ----
-
-/// A `redis-server` started by this file (the harness starts plain ones only).
-struct CustomRedis {
-    _child: Child,
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// Whether a tool runs; when it does not, skip (say why) unless `FAILOVER_REQUIRE_REDIS=1`.
-fn tool_available(program: &str, version_arg: &str) -> bool {
-    let ok = std::process::Command::new(program)
-        .arg(version_arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("FAILOVER_REQUIRE_REDIS").as_deref() == Ok("1") {
-            panic!("FAILOVER_REQUIRE_REDIS=1 but `{program}` is not installed");
-        }
-        eprintln!("SKIPPED: `{program}` is not installed");
-    }
-    ok
-}
-
-/// Starts `redis-server` on 127.0.0.1 with `args` and waits until `port` accepts connections.
-async fn launch_redis(port: u16, args: &[&str]) -> CustomRedis {
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start redis-server");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return CustomRedis { _child: child };
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("redis-server with {args:?} did not listen on {port} within 2 s");
-}
+// ---- AUTH and TLS ----
 
 #[tokio::test]
 async fn the_auth_token_is_sent_and_a_missing_or_wrong_one_fails_clearly() {
-    if !tool_available("redis-server", "--version") {
-        return;
-    }
     let Some(bed) = bed().await else { return };
     // GIVEN a server that requires an AUTH token, named by the parameter
-    let port = free_port();
-    let _server = launch_redis(port, &["--port", &port.to_string(), "--requirepass", "s3cret-token"]).await;
-    bed.publish(&format!("127.0.0.1:{port}")).await;
+    let Some(server) = RedisServer::start_with(&["--requirepass", "s3cret-token"]).await else {
+        return;
+    };
+    bed.publish(&server.endpoint()).await;
 
     // WHEN a client has the token THEN commands work
     let mut cfg = fast_config();
@@ -482,134 +432,17 @@ async fn the_auth_token_is_sent_and_a_missing_or_wrong_one_fails_clearly() {
     assert!(!format!("{err} {err:?} {wrong:?}").contains("wrong\""), "{wrong:?}");
 }
 
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .await
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A private CA and a server certificate for 127.0.0.1 signed by it (EC P-256, quick to make).
-async fn make_certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-        dir,
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=endpoint-client test CA",
-            ],
-        ]
-        .concat(),
-    )
-    .await;
-    openssl(
-        dir,
-        &[
-            &["req"][..],
-            &ec,
-            &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
-        ]
-        .concat(),
-    )
-    .await;
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write extensions");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn tls_with_a_private_ca_and_auth_works_and_an_untrusted_server_is_refused() {
-    if !tool_available("redis-server", "--version") || !tool_available("openssl", "version") {
-        return;
-    }
     let Some(bed) = bed().await else { return };
     // GIVEN a TLS-only server with an AUTH token and a certificate from a private CA
-    let tmp = TempDir::new("endpoint-client-tls");
-    make_certificates(&tmp.0).await;
-    let file = |name: &str| tmp.0.join(name).display().to_string();
-    let port = free_port();
-    let _server = launch_redis(
-        port,
-        &[
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--tls-cert-file",
-            &file("server.crt"),
-            "--tls-key-file",
-            &file("server.key"),
-            "--tls-ca-cert-file",
-            &file("ca.crt"),
-            "--tls-auth-clients",
-            "no",
-            "--requirepass",
-            "s3cret-token",
-        ],
-    )
-    .await;
+    let Some(tls) = TlsFiles::create().await else { return };
+    let Some(server) = RedisServer::start_tls(&tls, &["--requirepass", "s3cret-token"]).await else {
+        return;
+    };
+    let port = server.port;
     bed.publish(&format!("127.0.0.1:{port}")).await;
-    let ca = std::fs::read(tmp.0.join("ca.crt")).expect("read CA");
+    let ca = std::fs::read(tls.ca()).expect("read CA");
     let tls_config = |root: Option<Vec<u8>>| {
         let mut cfg = fast_config();
         cfg.tls = true;

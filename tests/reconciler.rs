@@ -8,17 +8,18 @@ use std::time::Duration;
 use aws_sdk_elasticache::types::ClusterMode;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use failover_core::env::Env;
-use failover_core::redis::config::ReconcilerConfig;
-use failover_core::redis::plan::Action;
-use failover_core::redis::topology::EndpointMode;
-use failover_tests::{event, Emulator};
-use redis_reconciler::handler::{HandlerError, Reconciler, Response, TargetResult};
+use failover_tests::{deadline, event, Emulator, Handler};
+use redis_reconciler::config::ReconcilerConfig;
+use redis_reconciler::handler::{HandlerError, Reconciler};
+use redis_reconciler::plan::{Action, Response, TargetResult, REDACTED};
+use redis_reconciler::topology::EndpointMode;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
 /// The emulator plus clients to set up and inspect state.
 struct Bed {
     emu: Emulator,
+    sdk: aws_config::SdkConfig,
     ec: aws_sdk_elasticache::Client,
     ssm: aws_sdk_ssm::Client,
 }
@@ -29,13 +30,9 @@ async fn bed() -> Option<Bed> {
     Some(Bed {
         ec: aws_sdk_elasticache::Client::new(&sdk),
         ssm: aws_sdk_ssm::Client::new(&sdk),
+        sdk,
         emu,
     })
-}
-
-/// A minute of invocation time.
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(60)
 }
 
 /// The configuration the function would read from `REDIS_TARGETS`, with a 3 s settle timeout.
@@ -84,7 +81,7 @@ impl Bed {
     }
 
     fn reconciler(&self, cfg: ReconcilerConfig) -> Reconciler {
-        Reconciler::with_clients(cfg, self.ec.clone(), self.ssm.clone())
+        Reconciler::new(cfg, &self.sdk)
     }
 
     /// `(value, version)` of a parameter, or `None` if it does not exist.
@@ -134,10 +131,7 @@ async fn initial_sync_creates_the_parameter_with_the_primary_node() {
     let primary = bed.member_endpoint("orders", "orders-001").await;
     let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
     // WHEN invoked directly with {}
-    let resp = r
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/direct-all.json").await.unwrap();
     // THEN the parameter is created with the primary node's own endpoint
     let res = result_of(&resp, "orders");
     assert_eq!(
@@ -179,16 +173,11 @@ async fn an_unchanged_endpoint_creates_no_new_version() {
     let Some(bed) = bed().await else { return };
     bed.create_group("orders").await;
     let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
-    r.handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    r.run("redis-reconciler/direct-all.json").await.unwrap();
     let before = bed.param("/app/orders/redis").await.unwrap();
     bed.emu.clear_operations().await;
     // WHEN the schedule fires with nothing changed
-    let resp = r
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
     // THEN nothing is written: same version, no PutParameter at all
     assert_eq!(result_of(&resp, "orders").action, Action::Unchanged);
     assert_eq!(bed.param("/app/orders/redis").await.unwrap(), before);
@@ -200,9 +189,7 @@ async fn failover_then_failover_complete_moves_the_parameter() {
     let Some(bed) = bed().await else { return };
     bed.create_group("orders").await;
     let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
-    r.handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    r.run("redis-reconciler/direct-all.json").await.unwrap();
     let old = bed.member_endpoint("orders", "orders-001").await;
     let new = bed.member_endpoint("orders", "orders-002").await;
     // GIVEN ElastiCache fails the group over (TestFailover, as an operator would)
@@ -215,10 +202,7 @@ async fn failover_then_failover_complete_moves_the_parameter() {
         .expect("TestFailover");
     // WHEN the FailoverComplete notification arrives
     let resp = r
-        .handle(
-            &event("redis-reconciler/sns-elasticache-failover-complete.json"),
-            deadline(),
-        )
+        .run("redis-reconciler/sns-elasticache-failover-complete.json")
         .await
         .unwrap();
     // THEN the parameter moves from the old primary to the new one
@@ -239,10 +223,7 @@ async fn the_schedule_repairs_a_drifted_parameter() {
     bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
         .await;
     let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
-    let resp = r
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
     let res = result_of(&resp, "orders");
     assert_eq!(
         (res.action, res.previous.as_deref()),
@@ -261,10 +242,7 @@ async fn primary_endpoint_mode_publishes_the_dns_name_which_failover_does_not_ch
     let mut cfg = config(&[("orders", "/app/orders/redis")]);
     cfg.endpoint_mode = EndpointMode::PrimaryEndpoint;
     let r = bed.reconciler(cfg);
-    let first = r
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    let first = r.run("redis-reconciler/direct-all.json").await.unwrap();
     let published = first.results[0].current.clone().unwrap();
     assert!(
         published.starts_with("master.orders.") && published.ends_with(":6379"),
@@ -273,10 +251,7 @@ async fn primary_endpoint_mode_publishes_the_dns_name_which_failover_does_not_ch
     assert_eq!(first.results[0].node.as_deref(), Some("primary-endpoint"));
     bed.emu.failover("orders", "orders-002").await;
     let after = r
-        .handle(
-            &event("redis-reconciler/sns-elasticache-failover-complete.json"),
-            deadline(),
-        )
+        .run("redis-reconciler/sns-elasticache-failover-complete.json")
         .await
         .unwrap();
     assert_eq!(
@@ -301,10 +276,7 @@ async fn cluster_mode_enabled_publishes_the_configuration_endpoint() {
         .await
         .unwrap();
     let r = bed.reconciler(config(&[("shards", "/app/shards/redis")]));
-    let resp = r
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/direct-all.json").await.unwrap();
     let res = result_of(&resp, "shards");
     assert_eq!(res.node.as_deref(), Some("configuration-endpoint"));
     assert!(
@@ -324,17 +296,12 @@ async fn three_targets_one_drifted_uses_batched_reads_and_writes_once() {
         ("sessions", "/app/sessions/redis"),
         ("carts", "/app/carts/redis"),
     ]));
-    r.handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    r.run("redis-reconciler/direct-all.json").await.unwrap();
     // GIVEN sessions failed over
     bed.emu.failover("sessions", "sessions-002").await;
     bed.emu.clear_operations().await;
     // WHEN the schedule fires
-    let resp = r
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
     // THEN only sessions is written
     let actions: Vec<(&str, Action)> = resp
         .results
@@ -349,13 +316,15 @@ async fn three_targets_one_drifted_uses_batched_reads_and_writes_once() {
             ("carts", Action::Unchanged)
         ]
     );
-    // AND the reads were batched: one listing of groups, one GetParameters, one PutParameter
+    // AND the reads were batched: one listing of groups, one GetParameters, one PutParameter,
+    // then one describe of the written group to check that its primary did not move meanwhile
     assert_eq!(
         bed.emu.operations().await,
         [
             "elasticache:DescribeReplicationGroups",
             "ssm:GetParameters",
-            "ssm:PutParameter"
+            "ssm:PutParameter",
+            "elasticache:DescribeReplicationGroups"
         ]
     );
 }
@@ -370,18 +339,12 @@ async fn an_event_naming_one_group_reconciles_only_that_group() {
         ("orders", "/app/orders/redis"),
         ("sessions", "/app/sessions/redis"),
     ]));
-    let resp = r
-        .handle(&event("redis-reconciler/sns-cloudwatch-alarm.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/sns-cloudwatch-alarm.json").await.unwrap();
     let groups: Vec<&str> = resp.results.iter().map(|r| r.replication_group_id.as_str()).collect();
     assert_eq!(groups, ["orders"]);
     assert_eq!(bed.param("/app/sessions/redis").await, None, "sessions was not touched");
     // and a direct invocation naming one group does the same
-    let resp = r
-        .handle(&event("redis-reconciler/direct-one-group.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/direct-one-group.json").await.unwrap();
     assert_eq!(resp.results.len(), 1);
     assert_eq!(resp.results[0].replication_group_id, "orders");
 }
@@ -397,7 +360,7 @@ async fn dry_run_decides_and_reports_but_writes_nothing() {
     bed.emu.clear_operations().await;
     let resp = bed
         .reconciler(cfg)
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .run("redis-reconciler/eventbridge-scheduled.json")
         .await
         .unwrap();
     let res = result_of(&resp, "orders");
@@ -423,10 +386,7 @@ async fn an_unknown_group_fails_while_the_others_still_reconcile() {
         ("ghost", "/app/ghost/redis"),
         ("sessions", "/app/sessions/redis"),
     ]));
-    let err = r
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
-        .await
-        .unwrap_err();
+    let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
     // THEN the invocation fails (so Lambda retries and alarms) ...
     let HandlerError::TargetsFailed {
         failed,
@@ -459,10 +419,7 @@ async fn junk_envelopes_are_rejected_before_any_aws_call() {
         "invalid-eventbridge-other-detail-type.json",
         "invalid-sqs-record.json",
     ] {
-        let err = r
-            .handle(&event(&format!("redis-reconciler/{name}")), deadline())
-            .await
-            .unwrap_err();
+        let err = r.run(&format!("redis-reconciler/{name}")).await.unwrap_err();
         assert!(matches!(err, HandlerError::BadEvent(_)), "{name}: {err}");
         assert!(
             err.to_string().contains("Accepted:") && err.to_string().ends_with("nothing was written"),
@@ -470,10 +427,7 @@ async fn junk_envelopes_are_rejected_before_any_aws_call() {
         );
     }
     // a direct invocation for a group we do not manage is an error too
-    let err = r
-        .handle(&event("redis-reconciler/direct-unmanaged-group.json"), deadline())
-        .await
-        .unwrap_err();
+    let err = r.run("redis-reconciler/direct-unmanaged-group.json").await.unwrap_err();
     assert!(matches!(err, HandlerError::Unmanaged(_)), "{err}");
     assert_eq!(bed.emu.operations().await, Vec::<String>::new(), "no AWS call was made");
     assert_eq!(bed.param("/app/orders/redis").await, None);
@@ -486,10 +440,7 @@ async fn a_notification_for_another_groups_failover_does_nothing_and_succeeds() 
     bed.emu.clear_operations().await;
     let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
     let resp = r
-        .handle(
-            &event("redis-reconciler/sns-elasticache-unmanaged-group.json"),
-            deadline(),
-        )
+        .run("redis-reconciler/sns-elasticache-unmanaged-group.json")
         .await
         .unwrap();
     assert_eq!(resp.results, vec![]);
@@ -535,7 +486,7 @@ async fn a_group_that_never_settles_fails_within_the_settle_timeout() {
     let started = std::time::Instant::now();
     let err = bed
         .reconciler(cfg)
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
+        .run("redis-reconciler/eventbridge-scheduled.json")
         .await
         .unwrap_err();
     let elapsed = started.elapsed();
@@ -558,10 +509,7 @@ async fn throttling_is_retried_and_a_failing_write_fails_the_invocation() {
     // GIVEN the first two reads are throttled
     bed.emu.fault(json!({"service": "ssm", "operation": "GetParameters", "status": 400, "code": "ThrottlingException", "count": 2})).await;
     // THEN the SDK's retries absorb it
-    let resp = r
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/direct-all.json").await.unwrap();
     assert_eq!(resp.results[0].action, Action::Updated);
     // GIVEN every write now fails with a server error, and the group failed over
     bed.emu
@@ -569,10 +517,7 @@ async fn throttling_is_retried_and_a_failing_write_fails_the_invocation() {
         .await;
     bed.emu.failover("orders", "orders-002").await;
     // THEN the invocation fails and says which parameter could not be written
-    let err = r
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
-        .await
-        .unwrap_err();
+    let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
     assert!(
         err.to_string()
             .contains("Failed to write SSM parameter /app/orders/redis"),
@@ -591,13 +536,13 @@ async fn a_hung_aws_endpoint_fails_the_target_in_bounded_time() {
     let started = std::time::Instant::now();
     let err = bed
         .reconciler(config(&[("orders", "/app/orders/redis")]))
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
+        .run("redis-reconciler/direct-all.json")
         .await
         .unwrap_err();
     // THEN the SDK's operation timeout ends the call, and the error says so
     let elapsed = started.elapsed();
     assert!(
-        elapsed < failover_core::aws::sdk::OPERATION_TIMEOUT + Duration::from_secs(3),
+        elapsed < failover_core::sdk::OPERATION_TIMEOUT + Duration::from_secs(3),
         "{elapsed:?}"
     );
     assert!(
@@ -626,7 +571,9 @@ async fn the_lambda_deadline_is_never_overrun() {
     // THEN the handler returns an error before the deadline instead of being killed
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert!(
-        err.to_string().contains("ran out of time before the Lambda deadline"),
+        err.to_string()
+            .contains("not enough time left before the Lambda deadline to describe the replication group")
+            && err.to_string().contains("the parameter was not changed"),
         "{err}"
     );
 }
@@ -638,14 +585,12 @@ async fn an_existing_secure_string_keeps_its_type() {
     bed.put_param("/app/orders/redis", "old.example.com:6379", ParameterType::SecureString)
         .await;
     let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
-    let resp = r
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    let resp = r.run("redis-reconciler/direct-all.json").await.unwrap();
+    // compared against the decrypted value (so it was written), which the response never shows
+    assert_eq!(resp.results[0].action, Action::Updated);
     assert_eq!(
-        resp.results[0].previous.as_deref(),
-        Some("old.example.com:6379"),
-        "compared against the decrypted value"
+        (resp.results[0].previous.as_deref(), resp.results[0].current.as_deref()),
+        (Some(REDACTED), Some(REDACTED))
     );
     let p = bed
         .ssm
@@ -657,5 +602,42 @@ async fn an_existing_secure_string_keeps_its_type() {
         .unwrap();
     let p = p.parameter().unwrap();
     assert_eq!(p.r#type(), Some(&ParameterType::SecureString));
-    assert_eq!(p.value(), resp.results[0].current.as_deref());
+    assert_eq!(
+        p.value(),
+        Some(bed.member_endpoint("orders", "orders-001").await.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_one_group_never_writes_back_another_groups_old_primary() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.create_group("sessions").await;
+    let targets = [("orders", "/app/orders/redis"), ("sessions", "/app/sessions/redis")];
+    let mut cfg = config(&targets);
+    cfg.settle_timeout = Duration::from_secs(20);
+    let r = bed.reconciler(cfg);
+    r.run("redis-reconciler/direct-all.json").await.unwrap();
+    // GIVEN orders is held mid-failover, so a scheduled run waits on it
+    bed.emu.set_status("orders", "modifying").await;
+    let waiting = r.run("redis-reconciler/eventbridge-scheduled.json");
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // WHILE it waits, sessions fails over and its own notification publishes the new primary
+        bed.emu.failover("sessions", "sessions-002").await;
+        let resp = r
+            .handle(&json!({"replication_group_id": "sessions"}), deadline())
+            .await
+            .unwrap();
+        assert_eq!(resp.results[0].node.as_deref(), Some("sessions-002"));
+        // THEN orders settles and the waiting run finishes
+        bed.emu.set_status("orders", "available").await;
+    };
+    let (first, ()) = tokio::join!(waiting, meanwhile);
+    first.unwrap();
+    // AND the parameter still holds the new primary of sessions, not the one described before the wait
+    assert_eq!(
+        bed.param("/app/sessions/redis").await.unwrap().0,
+        bed.member_endpoint("sessions", "sessions-002").await
+    );
 }

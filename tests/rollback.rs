@@ -1,27 +1,26 @@
 //! bluegreen-rollback against the emulator's Route 53, through the real SDK client.
 
-use std::time::Duration;
-
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use bluegreen_rollback::handler::{HandlerError, Response, Rollback};
-use failover_core::bluegreen::config::RollbackConfig;
-use failover_core::bluegreen::plan::Outcome;
+use bluegreen_rollback::config::RollbackConfig;
+use bluegreen_rollback::handler::{HandlerError, Rollback};
+use bluegreen_rollback::plan::{Outcome, Response};
 use failover_core::env::Env;
-use failover_tests::{event, Emulator};
+use failover_tests::{Emulator, Handler};
 use serde_json::json;
-use tokio::time::Instant;
 
 struct Bed {
     emu: Emulator,
+    sdk: aws_config::SdkConfig,
     r53: aws_sdk_route53::Client,
     zone: String,
 }
 
 async fn bed() -> Option<Bed> {
     let emu = Emulator::start().await?;
-    let r53 = aws_sdk_route53::Client::new(&emu.sdk_config().await);
+    let sdk = emu.sdk_config().await;
+    let r53 = aws_sdk_route53::Client::new(&sdk);
     let out = r53
         .create_hosted_zone()
         .name("example.com")
@@ -35,11 +34,7 @@ async fn bed() -> Option<Bed> {
         .id()
         .trim_start_matches("/hostedzone/")
         .to_owned();
-    Some(Bed { emu, r53, zone })
-}
-
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(60)
+    Some(Bed { emu, sdk, r53, zone })
 }
 
 fn a_record(name: &str, id: &str, weight: i64, ttl: i64, ips: &[&str]) -> ResourceRecordSet {
@@ -74,12 +69,13 @@ fn alias_record(name: &str, id: &str, weight: i64, target: &str) -> ResourceReco
 }
 
 impl Bed {
-    /// The configuration the function would read for `app.example.com` in this zone, with the
-    /// defaults and a 5 s INSYNC wait.
+    /// The configuration the function would read for `app.example.com` in this zone: the two
+    /// green alarms of `events/` allowed, a 5 s INSYNC wait, defaults otherwise.
     fn config(&self) -> RollbackConfig {
         let pairs = [
             ("HOSTED_ZONE_ID", self.zone.as_str()),
             ("RECORD_NAME", "app.example.com"),
+            ("ALARM_NAMES", "app-green-5xx,app-green-health"),
             ("SYNC_TIMEOUT_SECS", "5"),
         ];
         let env = Env::from_pairs(&pairs);
@@ -87,7 +83,7 @@ impl Bed {
     }
 
     fn rollback(&self, cfg: RollbackConfig) -> Rollback {
-        Rollback::with_client(cfg, self.r53.clone())
+        Rollback::new(cfg, &self.sdk)
     }
 
     /// Creates records, then clears the emulator's request log so that later assertions count
@@ -175,7 +171,7 @@ async fn alarm_rolls_back_and_keeps_every_other_field() {
     // WHEN the green alarm invokes the function
     let resp = bed
         .rollback(bed.config())
-        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
         .await
         .unwrap();
     // THEN traffic is back on blue, in one change
@@ -217,7 +213,7 @@ async fn alias_records_keep_their_targets() {
     let green = bed.record("app.example.com.", "green").await;
     let resp = bed
         .rollback(bed.config())
-        .handle(&event("bluegreen-rollback/sns-alarm.json"), deadline())
+        .run("bluegreen-rollback/sns-alarm.json")
         .await
         .unwrap();
     assert_eq!(
@@ -233,13 +229,13 @@ async fn the_same_alarm_again_writes_nothing() {
     let Some(bed) = bed().await else { return };
     bed.create_a_pair().await;
     let f = bed.rollback(bed.config());
-    f.handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+    f.run("bluegreen-rollback/alarm-action-metric-alarm.json")
         .await
         .unwrap();
     bed.emu.clear_operations().await;
     // WHEN SNS or Lambda delivers the same ALARM a second time
     let resp = f
-        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
         .await
         .unwrap();
     // THEN nothing is submitted
@@ -254,19 +250,14 @@ async fn the_same_alarm_again_writes_nothing() {
 async fn ok_insufficient_data_and_other_alarms_are_ignored_without_any_call() {
     let Some(bed) = bed().await else { return };
     bed.create_a_pair().await;
-    let mut cfg = bed.config();
-    cfg.alarm_names = vec!["app-green-5xx".into(), "app-green-health".into()];
-    let f = bed.rollback(cfg);
+    let f = bed.rollback(bed.config());
     bed.emu.clear_operations().await;
     for name in [
         "alarm-action-ok.json",
         "alarm-action-insufficient-data.json",
         "alarm-action-other-alarm.json",
     ] {
-        let resp = f
-            .handle(&event(&format!("bluegreen-rollback/{name}")), deadline())
-            .await
-            .unwrap();
+        let resp = f.run(&format!("bluegreen-rollback/{name}")).await.unwrap();
         assert_eq!(resp.action, Outcome::Ignored, "{name}");
         assert!(resp.reason.is_some(), "{name}");
     }
@@ -284,7 +275,7 @@ async fn eventbridge_and_composite_alarm_shapes_roll_back() {
         bed.create_a_pair().await;
         let resp = bed
             .rollback(bed.config())
-            .handle(&event(&format!("bluegreen-rollback/{name}")), deadline())
+            .run(&format!("bluegreen-rollback/{name}"))
             .await
             .unwrap();
         assert_eq!(
@@ -330,14 +321,11 @@ async fn shift_then_alarm_then_status() {
     ])
     .await;
     let f = bed.rollback(bed.config());
-    let resp = f
-        .handle(&event("bluegreen-rollback/command-shift-25.json"), deadline())
-        .await
-        .unwrap();
+    let resp = f.run("bluegreen-rollback/command-shift-25.json").await.unwrap();
     assert_eq!((resp.action, weights(&resp)), (Outcome::Shifted, (Some(75), Some(25))));
     assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(25));
     let resp = f
-        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
         .await
         .unwrap();
     assert_eq!(
@@ -345,10 +333,7 @@ async fn shift_then_alarm_then_status() {
         (Outcome::RolledBack, (Some(100), Some(0)))
     );
     bed.emu.clear_operations().await;
-    let resp = f
-        .handle(&event("bluegreen-rollback/command-status.json"), deadline())
-        .await
-        .unwrap();
+    let resp = f.run("bluegreen-rollback/command-status.json").await.unwrap();
     assert_eq!((resp.action, weights(&resp)), (Outcome::Status, (Some(100), Some(0))));
     assert_eq!(bed.changes().await, 0);
 }
@@ -366,18 +351,12 @@ async fn invalid_commands_and_events_are_rejected_before_any_call() {
         "invalid-string.json",
         "invalid-object.json",
     ] {
-        let err = f
-            .handle(&event(&format!("bluegreen-rollback/{name}")), deadline())
-            .await
-            .unwrap_err();
+        let err = f.run(&format!("bluegreen-rollback/{name}")).await.unwrap_err();
         assert!(matches!(err, HandlerError::BadEvent(_)), "{name}: {err}");
         assert!(err.to_string().ends_with("nothing was written"), "{err}");
     }
     // and a scheduled event is not a trigger of this function
-    let err = f
-        .handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
-        .await
-        .unwrap_err();
+    let err = f.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
     assert!(err.to_string().contains("Scheduled Event"), "{err}");
     assert_eq!(bed.emu.operations().await, Vec::<String>::new());
 }
@@ -390,7 +369,7 @@ async fn a_missing_green_record_is_an_error_naming_it() {
     let before = bed.records().await;
     let err = bed
         .rollback(bed.config())
-        .handle(&event("bluegreen-rollback/command-rollback.json"), deadline())
+        .run("bluegreen-rollback/command-rollback.json")
         .await
         .unwrap_err();
     assert!(
@@ -413,17 +392,14 @@ async fn dry_run_reports_what_it_would_do_and_writes_nothing() {
     cfg.dry_run = true;
     let f = bed.rollback(cfg);
     let resp = f
-        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
         .await
         .unwrap();
     assert_eq!(
         (resp.action, weights(&resp)),
         (Outcome::WouldRollBack, (Some(100), Some(0)))
     );
-    let resp = f
-        .handle(&event("bluegreen-rollback/command-shift-100.json"), deadline())
-        .await
-        .unwrap();
+    let resp = f.run("bluegreen-rollback/command-shift-100.json").await.unwrap();
     assert_eq!(
         (resp.action, weights(&resp)),
         (Outcome::WouldShift, (Some(0), Some(100)))
@@ -449,7 +425,7 @@ async fn a_second_weighted_pair_in_the_zone_is_untouched() {
         .filter(|r| r.name() == "api.example.com.")
         .collect();
     bed.rollback(bed.config())
-        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
         .await
         .unwrap();
     let api_after: Vec<ResourceRecordSet> = bed
@@ -472,7 +448,7 @@ async fn route53_busy_with_a_prior_change_is_retried() {
         .await;
     let resp = bed
         .rollback(bed.config())
-        .handle(&event("bluegreen-rollback/alarm-action-metric-alarm.json"), deadline())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
         .await
         .unwrap();
     assert_eq!(resp.action, Outcome::RolledBack);
@@ -493,7 +469,7 @@ async fn both_weights_zero_is_repaired_to_blue() {
     cfg.blue_weight = 255;
     let resp = bed
         .rollback(cfg)
-        .handle(&event("bluegreen-rollback/command-rollback.json"), deadline())
+        .run("bluegreen-rollback/command-rollback.json")
         .await
         .unwrap();
     assert_eq!(
@@ -501,4 +477,55 @@ async fn both_weights_zero_is_repaired_to_blue() {
         (Outcome::RolledBack, (Some(255), Some(0)))
     );
     assert_eq!(bed.record("app.example.com.", "blue").await.weight(), Some(255));
+}
+
+#[tokio::test]
+async fn an_edit_made_while_the_rollback_is_in_flight_is_kept() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    // GIVEN Route 53 holds the rollback's change for a moment (it carries the function's comment)
+    bed.emu
+        .fault(json!({"service": "route53", "operation": "ChangeResourceRecordSets",
+                      "match": "failover bluegreen-rollback", "delay_ms": 1500, "count": 1}))
+        .await;
+    let f = bed.rollback(bed.config());
+    let rollback = f.run("bluegreen-rollback/alarm-action-metric-alarm.json");
+    let pipeline = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // WHILE it is in flight, a deploy pipeline moves blue to new instances
+        let blue = bed.record("app.example.com.", "blue").await;
+        let mut moved = blue.clone();
+        moved.resource_records = Some(vec![ResourceRecord::builder().value("203.0.113.77").build().unwrap()]);
+        bed.r53
+            .change_resource_record_sets()
+            .hosted_zone_id(&bed.zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Upsert)
+                            .resource_record_set(moved)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    };
+    let (resp, ()) = tokio::join!(rollback, pipeline);
+    let resp = resp.unwrap();
+    // THEN traffic is back on blue AND blue keeps the pipeline's new address
+    assert_eq!(weights(&resp), (Some(100), Some(0)));
+    let blue = bed.record("app.example.com.", "blue").await;
+    assert_eq!(blue.weight(), Some(100));
+    let values: Vec<&str> = blue.resource_records().iter().map(|r| r.value()).collect();
+    assert_eq!(
+        values,
+        ["203.0.113.77"],
+        "the edit made during the rollback was reverted"
+    );
+    assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(0));
 }

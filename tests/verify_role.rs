@@ -1,21 +1,21 @@
 //! `VERIFY_ROLE` against real `redis-server`s: the reconciler publishes a candidate only when
 //! Redis itself says it is the master. The emulator's replication group points at two local
-//! Redis servers, a primary and its replica.
+//! Redis servers, a primary and its replica. (TLS and AUTH, which need a trusted certificate,
+//! are shown with the function's own process in `processes.rs`.)
 
 use std::time::Duration;
 
 use failover_core::env::Env;
-use failover_core::redis::config::ReconcilerConfig;
 use failover_tests::redis_server::RedisServer;
-use failover_tests::{event, Emulator};
+use failover_tests::{deadline, event, Emulator, Handler};
+use redis_reconciler::config::ReconcilerConfig;
 use redis_reconciler::handler::Reconciler;
-use tokio::time::Instant;
 
 const PARAM: &str = "/app/orders/redis";
 
 struct Drill {
     emu: Emulator,
-    ec: aws_sdk_elasticache::Client,
+    sdk: aws_config::SdkConfig,
     ssm: aws_sdk_ssm::Client,
     primary: RedisServer,
     replica: RedisServer,
@@ -46,7 +46,7 @@ async fn drill() -> Option<Drill> {
     .await;
     Some(Drill {
         ssm: aws_sdk_ssm::Client::new(&sdk),
-        ec,
+        sdk,
         emu,
         primary,
         replica,
@@ -54,22 +54,21 @@ async fn drill() -> Option<Drill> {
 }
 
 /// The configuration the function would read: group `orders` -> [`PARAM`], `VERIFY_ROLE=true`.
-fn config(settle: Duration, auth: Option<&str>) -> ReconcilerConfig {
+fn config(settle: Duration) -> ReconcilerConfig {
     let settle = settle.as_secs().to_string();
-    let mut pairs = vec![
+    let pairs = [
         ("REDIS_REPLICATION_GROUP_ID", "orders"),
         ("REDIS_ENDPOINT_PARAMETER_NAME", PARAM),
         ("VERIFY_ROLE", "true"),
         ("SETTLE_TIMEOUT_SECS", settle.as_str()),
     ];
-    pairs.extend(auth.map(|token| ("REDIS_AUTH_TOKEN", token)));
     let env = Env::from_pairs(&pairs);
     ReconcilerConfig::from(&env).unwrap()
 }
 
 impl Drill {
-    fn reconciler(&self, settle: Duration, auth: Option<&str>) -> Reconciler {
-        Reconciler::with_clients(config(settle, auth), self.ec.clone(), self.ssm.clone())
+    fn reconciler(&self, settle: Duration) -> Reconciler {
+        Reconciler::new(config(settle), &self.sdk)
     }
 
     async fn param(&self) -> Option<String> {
@@ -78,18 +77,12 @@ impl Drill {
     }
 }
 
-fn deadline() -> Instant {
-    Instant::now() + Duration::from_secs(60)
-}
-
 #[tokio::test]
 async fn the_parameter_follows_a_real_promotion_only_once_redis_confirms_it() {
     let Some(d) = drill().await else { return };
-    let r = d.reconciler(Duration::from_secs(10), None);
+    let r = d.reconciler(Duration::from_secs(10));
     // GIVEN the initial sync published the real primary
-    r.handle(&event("redis-reconciler/eventbridge-scheduled.json"), deadline())
-        .await
-        .unwrap();
+    r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
     assert_eq!(d.param().await.as_deref(), Some(d.primary.endpoint().as_str()));
     // WHEN ElastiCache already reports orders-002 as primary, but Redis has not promoted it yet
     d.emu.failover("orders", "orders-002").await;
@@ -113,16 +106,11 @@ async fn the_parameter_follows_a_real_promotion_only_once_redis_confirms_it() {
 #[tokio::test]
 async fn a_candidate_that_stays_a_replica_is_never_published() {
     let Some(d) = drill().await else { return };
-    let r = d.reconciler(Duration::from_secs(2), None);
-    r.handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
+    let r = d.reconciler(Duration::from_secs(2));
+    r.run("redis-reconciler/direct-all.json").await.unwrap();
     // WHEN ElastiCache says orders-002 is primary but Redis still reports it as a replica
     d.emu.failover("orders", "orders-002").await;
-    let err = r
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap_err();
+    let err = r.run("redis-reconciler/direct-all.json").await.unwrap_err();
     // THEN the target fails after the settle timeout and the parameter keeps the old primary
     assert!(err.to_string().contains("reports ROLE slave, not master"), "{err}");
     assert_eq!(d.param().await.as_deref(), Some(d.primary.endpoint().as_str()));
@@ -131,54 +119,10 @@ async fn a_candidate_that_stays_a_replica_is_never_published() {
 #[tokio::test]
 async fn an_unreachable_candidate_is_not_published() {
     let Some(mut d) = drill().await else { return };
-    let r = d.reconciler(Duration::from_secs(1), None);
+    let r = d.reconciler(Duration::from_secs(1));
     // GIVEN the primary is dead and nobody was promoted yet
     d.primary.kill().await;
-    let err = r
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap_err();
+    let err = r.run("redis-reconciler/direct-all.json").await.unwrap_err();
     assert!(err.to_string().contains("could not ask"), "{err}");
     assert_eq!(d.param().await, None);
-}
-
-#[tokio::test]
-async fn auth_tokens_are_used_to_ask_for_the_role() {
-    let Some(emu) = Emulator::start().await else { return };
-    let Some(secured) = RedisServer::start_with(&["--requirepass", "s3cret-token"]).await else {
-        return;
-    };
-    let sdk = emu.sdk_config().await;
-    let ec = aws_sdk_elasticache::Client::new(&sdk);
-    ec.create_replication_group()
-        .replication_group_id("orders")
-        .replication_group_description("auth")
-        .engine("redis")
-        .send()
-        .await
-        .unwrap();
-    emu.set_member_endpoints("orders", &[("orders-001", "127.0.0.1", secured.port)])
-        .await;
-    let reconciler = |token: Option<&str>| {
-        Reconciler::with_clients(
-            config(Duration::ZERO, token),
-            ec.clone(),
-            aws_sdk_ssm::Client::new(&sdk),
-        )
-    };
-    // WITHOUT the token the node cannot be asked, so nothing is published
-    let err = reconciler(None)
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("could not ask") && err.to_string().contains("REDIS_AUTH_TOKEN"),
-        "{err}"
-    );
-    // WITH it the master is confirmed and published
-    let resp = reconciler(Some("s3cret-token"))
-        .handle(&event("redis-reconciler/direct-all.json"), deadline())
-        .await
-        .unwrap();
-    assert_eq!(resp.results[0].current.as_deref(), Some(secured.endpoint().as_str()));
 }

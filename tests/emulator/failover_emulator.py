@@ -15,10 +15,55 @@ middleware that adds them:
     - inject faults (error responses and/or delays) into any AWS operation;
     - read the log of AWS requests the emulator has served.
 * ``POST /moto-api/reset`` (moto's own reset) also clears faults and the request log.
+* Route 53 ``ChangeResourceRecordSets`` with Route 53's semantics (moto 5.2.5 has none of
+  them): see "Route 53 change batches" below.
 
 Everything else goes to moto unchanged. The ElastiCache parts read and write moto's
 in-memory models directly (``ReplicationGroup.node_groups`` is a list of dicts; each
 member dict has ``current_role``), which is why requirements.txt pins moto exactly.
+
+Route 53 change batches
+-----------------------
+At startup ``patch_route53()`` replaces moto's ``Route53Backend.change_resource_record_sets``
+(moto/route53/models.py) with ``change_resource_record_sets`` below, which does what the
+Route 53 API reference documents:
+
+* A batch is atomic. Every change is validated first, in order, against a copy of the zone's
+  live records (each valid change is applied to the copy, so ``DELETE x`` then ``CREATE x``
+  with new values is valid: the conditional update "delete exactly what I read, create the
+  new version"). If any change is invalid the batch fails and nothing is written.
+* DELETE must match the live record exactly: name (case-insensitive, trailing dot optional),
+  type, set identifier, TTL, values (as a sorted list) or alias target (zone id, DNS name
+  case-insensitive without trailing dot, EvaluateTargetHealth), weight, health check id,
+  Region, Failover, GeoLocation, MultiValueAnswer. It removes only that one record (moto
+  removes every record with the set identifier across the zone).
+* CREATE fails if the record (name, type, set identifier) is live; moto's check looked at its
+  change journal instead and rejected re-creating a record that had been deleted.
+* UPSERT creates or replaces. A record replaced by UPSERT or DELETE+CREATE keeps its place in
+  the listing.
+* Validate-and-apply of a batch holds ``ROUTE53_CHANGE_LOCK``: moto backends have no locks,
+  and two concurrent batches must not both validate against the same old records. Requests
+  are still served on many threads; a fault's delay happens in the middleware before the
+  batch reaches moto, so a delayed batch is validated against the records live when it is
+  finally served.
+* Not modelled: the other consistency rules of Route 53 (CNAME next to other types, weighted
+  next to non-weighted records of the same name and type, duplicate changes in one batch).
+
+Errors: HTTP 400, code ``InvalidChangeBatch``, raised as a moto ``Route53ClientError`` so
+that moto serializes it exactly like its own InvalidChangeBatch errors (e.g. its "Tried to
+create ... but it already exists"): ``<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">
+<Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>...</Message>...</Error>
+<RequestId>...</RequestId></ErrorResponse>``. This is also the form Route 53 itself sends
+today (the API reference still shows an older ``<InvalidChangeBatch><Messages>`` document;
+the Kotlin SDK removed its parser for that in 2024, aws/aws-sdk-kotlin#1435). botocore reads
+the code from it, and so does aws-sdk-route53 1.132.0, whose error parser
+(``rest_xml_wrapped_errors``) looks only for ``<ErrorResponse><Error>``: given an
+``<InvalidChangeBatch>`` root it finds no code and returns an unhandled error. The message
+lists every invalid change the way Route 53 does, comma-separated in brackets:
+``[Tried to delete resource record set [name='app.example.com.', type='A',
+set-identifier='blue'] but the values provided do not match the current values]``; the
+other two forms are "... but it was not found" and "Tried to create resource record set
+[...] but it already exists".
 
 Usage:
     python failover_emulator.py [--host 127.0.0.1] [--port 0] [--parent-watch]
@@ -29,6 +74,7 @@ as its stdin reaches EOF, so it cannot outlive the test process that holds the p
 """
 
 import argparse
+import copy
 import http
 import io
 import ipaddress
@@ -236,7 +282,7 @@ def json_response(status, payload):
 def set_content_length(headers, body):
     """Copy of headers with Content-Length matching body."""
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-    return headers + [("Content-Length", str(len(body)))]
+    return [*headers, ("Content-Length", str(len(body)))]
 
 
 # --------------------------------------------------------------------------
@@ -354,22 +400,188 @@ def fail_over(group, node_group_id=None, new_primary=None):
 
 def all_roles(group):
     """{member id: current role (None if moto set none)} over every node group."""
-    return {
-        m["cache_cluster_id"]: m.get("current_role")
-        for ng in group.node_groups
-        for m in ng["node_group_members"]
-    }
+    return {m["cache_cluster_id"]: m.get("current_role") for ng in group.node_groups for m in ng["node_group_members"]}
 
 
 def endpoint(value, what):
     """Validate {"address": str, "port": int} from the control API into moto's endpoint dict."""
     if not isinstance(value, dict) or not isinstance(value.get("address"), str):
-        raise EmulatorError(400, "BadRequest", f"{what} must be {{\"address\": str, \"port\": int}}")
+        raise EmulatorError(400, "BadRequest", f'{what} must be {{"address": str, "port": int}}')
     try:
         port = int(value.get("port", 6379))
     except (TypeError, ValueError):
-        raise EmulatorError(400, "BadRequest", f"{what}.port must be an integer")
+        raise EmulatorError(400, "BadRequest", f"{what}.port must be an integer") from None
     return {"address": value["address"], "port": port}
+
+
+# --------------------------------------------------------------------------
+# Route 53: atomic, exact-match ChangeResourceRecordSets (patched into moto)
+# --------------------------------------------------------------------------
+
+# moto's Route 53 backend has no lock; batches validate and apply under this one.
+ROUTE53_CHANGE_LOCK = threading.Lock()
+
+
+def dns_name(name):
+    """A DNS name in comparable form: lower case, no trailing dot."""
+    return (name or "").rstrip(".").lower()
+
+
+def record_key(name, record_type, set_identifier):
+    """What identifies a resource record set in a zone: (name, type, set identifier)."""
+    return dns_name(name), record_type, set_identifier or None
+
+
+def record_label(name, record_type, set_identifier):
+    """Route 53's way of naming a record set in an error: [name='a.example.', type='A', set-identifier='x']."""
+    fqdn = name if name.endswith(".") else name + "."
+    label = f"name='{fqdn}', type='{record_type}'"
+    if set_identifier:
+        label += f", set-identifier='{set_identifier}'"
+    return f"[{label}]"
+
+
+def _int_or_none(value):
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _bool_or_none(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def record_fields(record):
+    """Every field a DELETE must match, from a moto RecordSet, in comparable form.
+
+    Values compare as a sorted list (moto stores plain strings; a request, and moto's own
+    SOA record, carry {"Value": ...} dicts). Alias DNS names compare case-insensitively
+    without the trailing dot. MultiValueAnswer=false is the same as absent.
+    """
+    alias = record.alias_target
+    geo = record.geo_location
+    return {
+        "TTL": _int_or_none(record.ttl),
+        "ResourceRecords": sorted(r.get("Value") if isinstance(r, dict) else r for r in record.records or []),
+        "AliasTarget": (
+            (
+                alias.get("HostedZoneId"),
+                dns_name(alias.get("DNSName")),
+                _bool_or_none(alias.get("EvaluateTargetHealth")),
+            )
+            if alias
+            else None
+        ),
+        "Weight": _int_or_none(record.weight),
+        "HealthCheckId": record.health_check_id or None,
+        "Region": record.region or None,
+        "Failover": record.failover or None,
+        "GeoLocation": tuple(sorted((k, v) for k, v in geo.items() if v not in (None, ""))) if geo else None,
+        "MultiValueAnswer": _bool_or_none(record.multi_value_answer) or None,
+    }
+
+
+def route53_invalid_change_batch(problems):
+    """moto's Route53 error class carrying code InvalidChangeBatch and Route 53's message list.
+
+    Raised from the backend, it is serialized by moto exactly like moto's own
+    InvalidChangeBatch errors (see the module docstring for the wire format).
+    """
+    from moto.route53.exceptions import Route53ClientError
+
+    error = Route53ClientError("InvalidChangeBatch", "[" + ", ".join(problems) + "]")
+    error.problems = list(problems)  # not "messages": moto would serialize a model member of that name
+    return error
+
+
+def change_resource_record_sets(backend, zone_id, change_list):
+    """Replacement for moto's ``Route53Backend.change_resource_record_sets``: Route 53's semantics.
+
+    The batch is validated against a copy of the zone's live records, applying each valid
+    change to the copy in order (so DELETE x then CREATE x is valid); any problem fails the
+    whole batch with InvalidChangeBatch and nothing is written. Otherwise the copy becomes
+    the zone's record list in one assignment (readers see the old or the new list).
+    """
+    from moto.route53.exceptions import DnsNameInvalidForZone, InvalidActionValue
+    from moto.route53.models import RecordSet
+    from moto.route53.utils import validate_domain_name
+
+    with ROUTE53_CHANGE_LOCK:
+        zone = backend.get_hosted_zone(zone_id)  # NoSuchHostedZone
+        zone_name = dns_name(zone.name)
+        # Malformed changes: moto's own errors, raised before anything is looked at or written.
+        for change in change_list:
+            if change["Action"] not in ("CREATE", "UPSERT", "DELETE"):
+                raise InvalidActionValue(change["Action"])
+            name = change["ResourceRecordSet"]["Name"]
+            validate_domain_name(name, code="InvalidChangeBatch")
+            if dns_name(name) != zone_name and not dns_name(name).endswith("." + zone_name):
+                raise DnsNameInvalidForZone(name=name, zone_name=zone.name)
+
+        # slots: the zone's records in order; a deleted record leaves None, so that a CREATE of
+        # the same record in this batch takes its place (listing order stays as it was).
+        slots = list(zone.rrsets)
+        index = {record_key(r.name, r.type, r.set_identifier): i for i, r in enumerate(slots)}
+        vacated = {}  # key -> slot of a record deleted earlier in this batch
+        problems = []
+        journal = []
+        for change in change_list:
+            action = change["Action"]
+            record_set = copy.deepcopy(change["ResourceRecordSet"])
+            journal.append(copy.deepcopy(change))
+            if not record_set["Name"].endswith("."):
+                record_set["Name"] += "."
+            key = record_key(record_set["Name"], record_set.get("Type"), record_set.get("SetIdentifier"))
+            label = record_label(record_set["Name"], record_set.get("Type"), record_set.get("SetIdentifier"))
+            position = index.get(key)
+            live = slots[position] if position is not None else None
+            if action == "DELETE":
+                if live is None:
+                    problems.append(f"Tried to delete resource record set {label} but it was not found")
+                elif record_fields(RecordSet(record_set)) != record_fields(live):
+                    problems.append(
+                        f"Tried to delete resource record set {label} but the values provided do not match "
+                        "the current values"
+                    )
+                else:
+                    slots[position] = None
+                    del index[key]
+                    vacated[key] = position
+                continue
+            if "ResourceRecords" in record_set:  # moto stores plain value strings
+                record_set["ResourceRecords"] = [r["Value"] for r in record_set["ResourceRecords"]]
+            new_record = RecordSet(record_set)
+            if action == "CREATE" and live is not None:
+                problems.append(f"Tried to create resource record set {label} but it already exists")
+            elif live is not None:  # UPSERT of an existing record: replace it in place
+                slots[position] = new_record
+            else:
+                position = vacated.pop(key, None)
+                if position is None:
+                    position = len(slots)
+                    slots.append(new_record)
+                else:
+                    slots[position] = new_record
+                index[key] = position
+        if problems:
+            raise route53_invalid_change_batch(problems)
+        zone.rrsets = [r for r in slots if r is not None]
+        for change in journal:  # moto's change journal; nothing reads it any more, kept for fidelity
+            zone.rr_changes.append(change)
+
+
+def patch_route53():
+    """Install change_resource_record_sets into moto's Route53Backend (idempotent)."""
+    from moto.route53.models import Route53Backend
+
+    Route53Backend.change_resource_record_sets = change_resource_record_sets
 
 
 # --------------------------------------------------------------------------
@@ -499,7 +711,9 @@ class FailoverEmulator:
             group = self.elasticache_group(environ, params)
             fail_over(group, node_group_id=params.get("NodeGroupId") or "0001")
 
-        describe = f"Action=DescribeReplicationGroups&Version={ELASTICACHE_VERSION}&ReplicationGroupId={quote(group_id)}"
+        describe = (
+            f"Action=DescribeReplicationGroups&Version={ELASTICACHE_VERSION}&ReplicationGroupId={quote(group_id)}"
+        )
         inner = dict(environ)
         inner.update(
             {
@@ -577,7 +791,7 @@ class FailoverEmulator:
             status = int(spec.get("status") or 400)
             delay_ms = int(spec.get("delay_ms") or 0)
         except (TypeError, ValueError):
-            raise EmulatorError(400, "BadRequest", '"status" and "delay_ms" must be integers')
+            raise EmulatorError(400, "BadRequest", '"status" and "delay_ms" must be integers') from None
         with self.lock:
             fault = {
                 "id": self.next_fault_id,
@@ -746,10 +960,20 @@ def warm_up(emulator):
     Without this, the first real request of each service takes up to ~1 s.
     """
     requests = [
-        ("elasticache", "POST", "/", f"Action=DescribeReplicationGroups&Version={ELASTICACHE_VERSION}",
-         {"CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8"}),
-        ("ssm", "POST", "/", '{"Name": "/failover-emulator/warm-up"}',
-         {"CONTENT_TYPE": "application/x-amz-json-1.1", "HTTP_X_AMZ_TARGET": "AmazonSSM.GetParameter"}),
+        (
+            "elasticache",
+            "POST",
+            "/",
+            f"Action=DescribeReplicationGroups&Version={ELASTICACHE_VERSION}",
+            {"CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8"},
+        ),
+        (
+            "ssm",
+            "POST",
+            "/",
+            '{"Name": "/failover-emulator/warm-up"}',
+            {"CONTENT_TYPE": "application/x-amz-json-1.1", "HTTP_X_AMZ_TARGET": "AmazonSSM.GetParameter"},
+        ),
         ("route53", "GET", "/2013-04-01/hostedzone", "", {}),
     ]
     for service, method, path, body, extra in requests:
@@ -821,6 +1045,7 @@ def main(argv=None):
     # werkzeug logs one line per request at INFO; keep warnings/errors (to stderr) only.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    patch_route53()
     emulator = FailoverEmulator(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, args.port, emulator, threaded=True, request_handler=MotoRequestHandler)
     warm_up(emulator)

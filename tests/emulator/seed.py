@@ -75,12 +75,16 @@ def print_group(group):
     for node_group in group.get("NodeGroups", []):
         primary = node_group.get("PrimaryEndpoint") or {}
         if primary:
-            print(f"  node group {node_group.get('NodeGroupId')}  "
-                  f"PrimaryEndpoint {primary.get('Address')}:{primary.get('Port')}")
+            print(
+                f"  node group {node_group.get('NodeGroupId')}  "
+                f"PrimaryEndpoint {primary.get('Address')}:{primary.get('Port')}"
+            )
         for member in node_group.get("NodeGroupMembers", []):
             read = member.get("ReadEndpoint") or {}
-            print(f"  {member.get('CacheClusterId'):<14} {member.get('CurrentRole') or '-':<8} "
-                  f"{read.get('Address')}:{read.get('Port')}")
+            print(
+                f"  {member.get('CacheClusterId'):<14} {member.get('CurrentRole') or '-':<8} "
+                f"{read.get('Address')}:{read.get('Port')}"
+            )
 
 
 def seed(ec, groups):
@@ -114,7 +118,7 @@ def show(ssm, names):
     """Print value, version and type of each parameter ('(not set)' when absent)."""
     found = {}
     for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
-        out = ssm.get_parameters(Names=names[start:start + 10], WithDecryption=True)
+        out = ssm.get_parameters(Names=names[start : start + 10], WithDecryption=True)
         found.update({p["Name"]: p for p in out["Parameters"]})
     for name in names:
         p = found.get(name)
@@ -126,11 +130,19 @@ def show(ssm, names):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--endpoint-url", default=os.environ.get("EMULATOR_URL") or DEFAULT_URL,
-                        help=f"emulator URL (default: $EMULATOR_URL or {DEFAULT_URL})")
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("EMULATOR_URL") or DEFAULT_URL,
+        help=f"emulator URL (default: $EMULATOR_URL or {DEFAULT_URL})",
+    )
     parser.add_argument("--region", default="us-east-1", help="region (default us-east-1)")
-    parser.add_argument("--groups", nargs="+", default=DEFAULT_GROUPS, metavar="GROUP",
-                        help="groups to create (default: orders sessions)")
+    parser.add_argument(
+        "--groups",
+        nargs="+",
+        default=DEFAULT_GROUPS,
+        metavar="GROUP",
+        help="groups to create (default: orders sessions)",
+    )
     parser.add_argument("--failover", metavar="GROUP", help="call TestFailover on GROUP (node group 0001)")
     parser.add_argument("--show", nargs="+", metavar="PARAM", help="print SSM parameter values and versions")
     args = parser.parse_args(argv)

@@ -9,8 +9,11 @@
 //! workspace root (`make venv` creates it). When neither exists a test is skipped with a
 //! message, unless `FAILOVER_REQUIRE_EMULATOR=1` (set by `make test` and CI), where it fails.
 
+pub mod lambda;
 pub mod redis_server;
+pub mod tls;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -20,6 +23,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -27,6 +31,44 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
+}
+
+/// The deadline tests give an invocation: a minute from now.
+pub fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+/// A function's handler, as the tests call it.
+pub trait Handler {
+    /// What a successful invocation returns.
+    type Response;
+    /// Why an invocation failed.
+    type Error;
+    /// Handles `event`, finishing before `deadline`.
+    fn handle(&self, event: &Value, deadline: Instant) -> impl Future<Output = Result<Self::Response, Self::Error>>;
+
+    /// Handles the sample event `events/<event_file>` with [`deadline`]'s minute to run, e.g.
+    /// `reconciler.run("redis-reconciler/eventbridge-scheduled.json")`.
+    fn run(&self, event_file: &str) -> impl Future<Output = Result<Self::Response, Self::Error>> {
+        let event = event(event_file);
+        async move { self.handle(&event, deadline()).await }
+    }
+}
+
+impl Handler for redis_reconciler::handler::Reconciler {
+    type Response = redis_reconciler::plan::Response;
+    type Error = redis_reconciler::handler::HandlerError;
+    fn handle(&self, event: &Value, deadline: Instant) -> impl Future<Output = Result<Self::Response, Self::Error>> {
+        redis_reconciler::handler::Reconciler::handle(self, event, deadline)
+    }
+}
+
+impl Handler for bluegreen_rollback::handler::Rollback {
+    type Response = bluegreen_rollback::plan::Response;
+    type Error = bluegreen_rollback::handler::HandlerError;
+    fn handle(&self, event: &Value, deadline: Instant) -> impl Future<Output = Result<Self::Response, Self::Error>> {
+        bluegreen_rollback::handler::Rollback::handle(self, event, deadline, Some(lambda::ACCOUNT))
+    }
 }
 
 /// Reads a sample event from `events/`, e.g. `event("redis-reconciler/eventbridge-scheduled.json")`.
@@ -105,7 +147,7 @@ impl Emulator {
     /// SDK configuration for this emulator, with the production retry and timeout settings,
     /// a fixed region and dummy credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
-        failover_core::aws::sdk::loader()
+        failover_core::sdk::loader()
             .endpoint_url(&self.url)
             .region(Region::new("us-east-1"))
             .credentials_provider(aws_credential_types::Credentials::new(

@@ -22,12 +22,22 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-fn redis_available() -> bool {
-    std::process::Command::new("redis-server")
-        .arg("--version")
+/// Whether `program` runs; when it does not, the test is skipped (saying why) unless
+/// `FAILOVER_REQUIRE_REDIS=1` (set by `make test` and CI), where it fails.
+pub fn tool_available(program: &str, version_arg: &str) -> bool {
+    let ok = std::process::Command::new(program)
+        .arg(version_arg)
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("FAILOVER_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("FAILOVER_REQUIRE_REDIS=1 but `{program}` is not installed (make redis installs redis-server)");
+        }
+        eprintln!("SKIPPED: `{program}` is not installed");
+    }
+    ok
 }
 
 impl RedisServer {
@@ -59,20 +69,44 @@ impl RedisServer {
         );
     }
 
+    /// Starts a TLS-only server (certificate from `tls`) with extra arguments, e.g.
+    /// `--requirepass`. Plain-text commands ([`RedisServer::query`]) do not reach it.
+    pub async fn start_tls(tls: &crate::tls::TlsFiles, extra: &[&str]) -> Option<RedisServer> {
+        let (cert, key, ca) = (tls.cert(), tls.key(), tls.ca());
+        let mut args = vec![
+            "--tls-cert-file",
+            cert.to_str().expect("utf-8 path"),
+            "--tls-key-file",
+            key.to_str().expect("utf-8 path"),
+            "--tls-ca-cert-file",
+            ca.to_str().expect("utf-8 path"),
+            "--tls-auth-clients",
+            "no",
+        ];
+        args.extend_from_slice(extra);
+        Self::launch_with(&args, true).await
+    }
+
     async fn launch(extra: &[&str]) -> Option<RedisServer> {
-        if !redis_available() {
-            if std::env::var("FAILOVER_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!("FAILOVER_REQUIRE_REDIS=1 but redis-server is not installed: apt-get install -y redis-server");
-            }
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install -y redis-server)");
+        Self::launch_with(extra, false).await
+    }
+
+    async fn launch_with(extra: &[&str], tls: bool) -> Option<RedisServer> {
+        if !tool_available("redis-server", "--version") {
             return None;
         }
         let port = free_port();
+        let port_args: Vec<String> = if tls {
+            vec!["--port".into(), "0".into(), "--tls-port".into(), port.to_string()]
+        } else {
+            vec!["--port".into(), port.to_string()]
+        };
         // A replica stores the RDB it receives in its working directory: keep it out of the tree.
         let dir = std::env::temp_dir().join(format!("failover-redis-{port}"));
         std::fs::create_dir_all(&dir).expect("create redis working directory");
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(&port_args)
             .args([
                 "--save",
                 "",
@@ -95,6 +129,13 @@ impl RedisServer {
             child: Some(child),
         };
         for _ in 0..100 {
+            if tls {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                    return Some(server);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             match server.query::<String>(&["PING"]).await {
                 // A server started with --requirepass answers, but only with NOAUTH.
                 Ok(_) => return Some(server),

@@ -1,37 +1,54 @@
-//! The bluegreen-rollback handler: the imperative shell around `failover_core::bluegreen`.
+//! The bluegreen-rollback handler: the imperative shell around the pure decisions in
+//! [`plan`](crate::plan).
 //!
-//! classify the event -> intent (allow-list, alarm state) -> read the two weighted records ->
-//! plan (pure) -> submit at most one change batch -> optionally wait for INSYNC.
+//! classify the event -> intent (allow-list, alarm state, account) -> read the two weighted
+//! records -> plan (pure) -> submit one conditional change batch (DELETE exactly the records
+//! read, CREATE them with the new weights) -> optionally wait for INSYNC.
+//!
+//! A change Route 53 rejects because a record changed since it was read, or defers because it
+//! is busy, is never submitted again as it was: the pair is read again and planned again (a
+//! pair already at its target is then a no-op). Before each step the remaining time must hold
+//! the step's worst case. A change that was accepted is reported as done even if waiting for
+//! INSYNC fails or runs out of time: Route 53 applies it atomically.
 
-use failover_core::aws::route53::{PairSpec, Route53};
-use failover_core::aws::AwsError;
-use failover_core::bluegreen::config::RollbackConfig;
-use failover_core::bluegreen::plan::{intent, plan, Intent, Outcome, Weights};
-use failover_core::bluegreen::trigger::classify;
-use failover_core::deadline;
-use failover_core::trigger::TriggerError;
+use failover_core::deadline::{self, Step};
+use failover_core::sdk;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use failover_core::deadline::{Budget, OutOfTime};
+use failover_core::envelope::TriggerError;
+use failover_core::retry::{self, Look};
+use failover_core::sdk::CallError;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-/// The JSON response.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Response {
-    /// What was done.
-    pub action: Outcome,
-    /// Blue's weight after the action (for `would-*`, the weight it would have; `null` when
-    /// the event was ignored without reading the records).
-    pub blue_weight: Option<i64>,
-    /// Green's weight, likewise.
-    pub green_weight: Option<i64>,
-    /// The Route 53 change id, when a change was submitted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub change_id: Option<String>,
-    /// Why nothing was written, or a note about the change.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+use crate::config::RollbackConfig;
+use crate::plan::{intent, plan, Intent, Response, Sync, Weights};
+use crate::route53::{ChangeError, Pair, PairSpec, Record, Route53};
+use crate::trigger::classify;
+
+/// Reading the pair (one page of the listing, normally).
+pub const READ_PAIR: Step = Step::new("read the weighted records", sdk::OPERATION_TIMEOUT);
+/// Submitting the change batch.
+pub const CHANGE: Step = Step::new("submit the change", sdk::OPERATION_TIMEOUT);
+/// One `GetChange`.
+pub const GET_CHANGE: Step = Step::new("ask whether the change is INSYNC", sdk::OPERATION_TIMEOUT);
+/// The function's timeout must be at least `SYNC_TIMEOUT_SECS` plus this: the read, the change,
+/// the last `GetChange` and the margin kept for the response. The deploy template's check
+/// derives its rule from this value.
+pub const TIMEOUT_RESERVE: Duration =
+    deadline::worst_case(&[READ_PAIR, CHANGE, GET_CHANGE]).saturating_add(deadline::RESPONSE_MARGIN);
+
+/// The account of a function ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`).
+pub fn account_of(function_arn: &str) -> Option<&str> {
+    let mut parts = function_arn.split(':');
+    (parts.next() == Some("arn")).then_some(())?;
+    parts
+        .nth(3)
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Why an invocation failed. Nothing is written in any of these cases: a Route 53 change batch
@@ -63,8 +80,21 @@ pub enum HandlerError {
     },
     /// A Route 53 call failed after retries.
     #[error(transparent)]
-    Route53(#[from] AwsError),
-    /// The invocation deadline arrived first.
+    Route53(#[from] CallError),
+    /// The next step would not fit before the Lambda deadline; nothing was changed.
+    #[error(
+        "{0}; no change was submitted: check the weights with {{\"action\":\"status\"}} and raise the function timeout"
+    )]
+    NotEnoughTime(OutOfTime),
+    /// The records kept changing, or Route 53 stayed busy, until the time ran out.
+    #[error("gave up after {looks} attempts: {last}; no change was applied: check the weights with {{\"action\":\"status\"}}")]
+    GaveUp {
+        /// The last reason to try again.
+        last: String,
+        /// How many times the pair was read.
+        looks: u32,
+    },
+    /// The invocation deadline arrived while a step was in flight, before any change was accepted.
     #[error("ran out of time before the Lambda deadline; check the weights with {{\"action\":\"status\"}} and raise the function timeout")]
     OutOfTime,
 }
@@ -76,7 +106,8 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::MissingRecord { .. } => "MissingRecord",
             HandlerError::NotWeighted { .. } => "NotWeighted",
             HandlerError::Route53(_) => "Route53Error",
-            HandlerError::OutOfTime => "OutOfTime",
+            HandlerError::NotEnoughTime(_) | HandlerError::OutOfTime => "OutOfTime",
+            HandlerError::GaveUp { .. } => "GaveUp",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -93,46 +124,154 @@ pub struct Rollback {
 }
 
 impl Rollback {
-    /// Builds the client from a loaded SDK configuration. Makes no network call.
+    /// Builds the adapter from a loaded SDK configuration. Makes no network call.
     pub fn new(cfg: RollbackConfig, sdk: &aws_config::SdkConfig) -> Self {
-        Self::with_client(cfg, aws_sdk_route53::Client::new(sdk))
+        Self::with_adapter(cfg, Route53::new(sdk))
     }
 
-    /// Builds from a ready client (tests point it at the emulator).
-    pub fn with_client(cfg: RollbackConfig, client: aws_sdk_route53::Client) -> Self {
-        Self {
-            cfg,
-            route53: Route53::new(client),
-        }
+    /// Builds from a ready adapter (tests give it a mocked client).
+    pub fn with_adapter(cfg: RollbackConfig, route53: Route53) -> Self {
+        Self { cfg, route53 }
     }
 
-    /// The Lambda entry point: handles `event` within the invocation's deadline.
+    /// The Lambda entry point: handles `event` within the invocation's deadline, for the
+    /// account of the invoked function's ARN.
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Response, HandlerError> {
-        self.handle(&event.payload, deadline::from_epoch_millis(event.context.deadline))
-            .await
+        let account = account_of(&event.context.invoked_function_arn);
+        self.handle(
+            &event.payload,
+            deadline::from_epoch_millis(event.context.deadline),
+            account,
+        )
+        .await
     }
 
-    /// Handles one event, finishing before `deadline`.
-    pub async fn handle(&self, event: &Value, deadline: Instant) -> Result<Response, HandlerError> {
+    /// Handles one event, finishing before `deadline`, for a function of `account` (alarms of
+    /// other accounts are ignored; `None` ignores every alarm).
+    pub async fn handle(
+        &self,
+        event: &Value,
+        deadline: Instant,
+        account: Option<&str>,
+    ) -> Result<Response, HandlerError> {
         let trigger = classify(event).inspect_err(|e| warn!(error = %e, "rejected event; nothing written"))?;
-        let wanted = intent(&trigger, &self.cfg);
+        let wanted = intent(&trigger, &self.cfg, account);
         if let Intent::Ignore { reason } = &wanted {
             info!(?trigger, reason = %reason, action = "ignored", "nothing to do");
-            return Ok(Response {
-                action: Outcome::Ignored,
-                blue_weight: None,
-                green_weight: None,
-                change_id: None,
-                reason: Some(reason.clone()),
-            });
+            return Ok(Response::ignored(reason));
         }
-        let hard_stop = deadline::respond_by(deadline);
-        tokio::time::timeout_at(hard_stop, self.act(&wanted, hard_stop))
-            .await
-            .map_err(|_| HandlerError::OutOfTime)?
+        let budget = Budget::new(deadline);
+        // A change Route 53 accepted is done whatever happens after it; keep its answer so the
+        // deadline cannot turn it into a failure.
+        let accepted: Mutex<Option<Response>> = Mutex::new(None);
+        // Boxed: the nested futures of the retry loop are too deep a type for the compiler otherwise.
+        let act = Box::pin(self.act(&wanted, budget, &accepted));
+        match tokio::time::timeout_at(budget.stop(), act).await {
+            Ok(result) => result,
+            Err(_) => match accepted.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                Some(mut done) => {
+                    warn!(
+                        change_id = done.change_id.as_deref(),
+                        "the change was accepted; ran out of time while waiting for INSYNC"
+                    );
+                    done.sync = Some(Sync::Unknown);
+                    Ok(done)
+                }
+                None => Err(HandlerError::OutOfTime),
+            },
+        }
     }
 
-    async fn act(&self, wanted: &Intent, hard_stop: Instant) -> Result<Response, HandlerError> {
+    /// Reads the pair, plans, and submits the conditional change; on a conflict (the records
+    /// changed since they were read) or a busy Route 53, reads and plans again, while time lasts.
+    async fn act(
+        &self,
+        wanted: &Intent,
+        budget: Budget,
+        accepted: &Mutex<Option<Response>>,
+    ) -> Result<Response, HandlerError> {
+        let cfg = &self.cfg;
+        let until = budget.last_start_of(&[READ_PAIR, CHANGE]);
+        // The pair of the last rejected change: rejected again as read, the batch is invalid in
+        // itself, not a conflict.
+        let mut rejected: Option<Pair> = None;
+        let outcome = retry::until(until, "the weighted records to be changed", async |_| {
+            if let Err(e) = budget.allows(&READ_PAIR) {
+                return Look::Done(Err(HandlerError::NotEnoughTime(e)));
+            }
+            let pair = match self.read().await {
+                Ok(pair) => pair,
+                Err(e) => return Look::Done(Err(e)),
+            };
+            let (blue, green, before) = match self.weights(&pair) {
+                Ok(read) => read,
+                Err(e) => return Look::Done(Err(e)),
+            };
+            let p = plan(wanted, before, cfg);
+            let Some(target) = p.write else {
+                return Look::Done(Ok((Response::planned(&p), before, p)));
+            };
+            if let Err(e) = budget.allows(&CHANGE) {
+                return Look::Done(Err(HandlerError::NotEnoughTime(e)));
+            }
+            match self
+                .route53
+                .change_pair(&cfg.hosted_zone_id, (blue, green), target, &p.comment)
+                .await
+            {
+                Ok(submitted) => {
+                    let mut response = Response::planned(&p);
+                    response.change_id = Some(submitted.id.clone());
+                    response.sync = Some(if submitted.insync { Sync::Insync } else { Sync::Pending });
+                    Look::Done(Ok((response, before, p)))
+                }
+                Err(ChangeError::Conflict(e)) if rejected.as_ref() == Some(&pair) => {
+                    Look::Done(Err(HandlerError::Route53(e)))
+                }
+                Err(ChangeError::Conflict(e)) => {
+                    rejected = Some(pair);
+                    Look::NotYet(format!(
+                        "the records changed since they were read ({}); reading them again",
+                        e.detail
+                    ))
+                }
+                Err(ChangeError::Busy(e)) => Look::NotYet(format!("Route 53 is busy ({}); reading again", e.detail)),
+                Err(ChangeError::Failed(e)) => Look::Done(Err(HandlerError::Route53(e))),
+            }
+        })
+        .await;
+        let (mut response, before, p) = match outcome {
+            Ok(done) => done?,
+            Err(gave_up) => {
+                return Err(HandlerError::GaveUp {
+                    last: gave_up.last,
+                    looks: gave_up.looks,
+                })
+            }
+        };
+        if let Some(id) = response.change_id.clone() {
+            *accepted.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.clone());
+            if cfg.wait_for_sync && response.sync != Some(Sync::Insync) {
+                response.sync = Some(self.wait_insync(&id, budget).await);
+            }
+        }
+        info!(
+            intent = ?wanted,
+            action = ?response.action,
+            previous_blue = before.blue,
+            previous_green = before.green,
+            blue = p.after.blue,
+            green = p.after.green,
+            change_id = response.change_id.as_deref(),
+            sync = ?response.sync,
+            reason = response.reason.as_deref(),
+            "blue/green decision"
+        );
+        Ok(response)
+    }
+
+    /// The pair as it is now.
+    async fn read(&self) -> Result<Pair, HandlerError> {
         let cfg = &self.cfg;
         let spec = PairSpec {
             zone: &cfg.hosted_zone_id,
@@ -141,7 +280,12 @@ impl Rollback {
             blue: &cfg.blue,
             green: &cfg.green,
         };
-        let pair = self.route53.read_pair(&spec).await?;
+        Ok(self.route53.read_pair(&spec).await?)
+    }
+
+    /// Both records of `pair` and their weights, or the error that names the missing one.
+    fn weights<'p>(&self, pair: &'p Pair) -> Result<(&'p Record, &'p Record, Weights), HandlerError> {
+        let cfg = &self.cfg;
         let missing = |color, var, set_identifier: &str| HandlerError::MissingRecord {
             color,
             var,
@@ -153,60 +297,45 @@ impl Rollback {
         };
         let blue = pair
             .blue
+            .as_ref()
             .ok_or_else(|| missing("blue", "BLUE_SET_IDENTIFIER", &cfg.blue))?;
         let green = pair
             .green
+            .as_ref()
             .ok_or_else(|| missing("green", "GREEN_SET_IDENTIFIER", &cfg.green))?;
-        let weight = |color, r: &aws_sdk_route53::types::ResourceRecordSet| {
-            r.weight.ok_or_else(|| HandlerError::NotWeighted {
+        let weight = |color, r: &Record| {
+            r.weight().ok_or_else(|| HandlerError::NotWeighted {
                 color,
-                set_identifier: r.set_identifier.clone().unwrap_or_default(),
+                set_identifier: r.set_identifier().to_owned(),
             })
         };
         let before = Weights {
-            blue: weight("blue", &blue)?,
-            green: weight("green", &green)?,
+            blue: weight("blue", blue)?,
+            green: weight("green", green)?,
         };
-        let p = plan(wanted, before, cfg);
-        let mut response = Response {
-            action: p.outcome,
-            blue_weight: Some(p.after.blue),
-            green_weight: Some(p.after.green),
-            change_id: None,
-            reason: p.reason.clone(),
-        };
-        if let Some(target) = p.write {
-            let id = self
-                .route53
-                .set_weights(
-                    &cfg.hosted_zone_id,
-                    (&blue, target.blue),
-                    (&green, target.green),
-                    &p.comment,
-                    hard_stop,
-                )
-                .await?;
-            if cfg.wait_for_sync {
-                let until = (Instant::now() + cfg.sync_timeout).min(hard_stop);
-                if !self.route53.wait_insync(&id, until).await? {
-                    response.reason = Some(format!(
-                        "change {id} submitted; not yet INSYNC after waiting (Route 53 applies it atomically)"
-                    ));
-                }
+        Ok((blue, green, before))
+    }
+
+    /// Polls `GetChange` until INSYNC, `SYNC_TIMEOUT_SECS`, or the last moment a `GetChange`
+    /// still fits before the deadline. The change is applied either way: a failed poll only
+    /// makes the sync state unknown (and is logged).
+    async fn wait_insync(&self, id: &str, budget: Budget) -> Sync {
+        let until = (Instant::now() + self.cfg.sync_timeout).min(budget.last_start_of(&[GET_CHANGE]));
+        let polled = retry::until(until, "the change to be INSYNC", async |_| {
+            match self.route53.is_insync(id).await {
+                Ok(true) => Look::Done(Ok(())),
+                Ok(false) => Look::NotYet("PENDING"),
+                Err(e) => Look::Done(Err(e)),
             }
-            response.change_id = Some(id);
+        })
+        .await;
+        match polled {
+            Ok(Ok(())) => Sync::Insync,
+            Ok(Err(e)) => {
+                warn!(change_id = id, error = %e, "the change was accepted and is applied atomically; its sync state is unknown");
+                Sync::Unknown
+            }
+            Err(_) => Sync::Pending,
         }
-        info!(
-            intent = ?wanted,
-            action = ?response.action,
-            previous_blue = before.blue,
-            previous_green = before.green,
-            blue = p.after.blue,
-            green = p.after.green,
-            change_id = response.change_id.as_deref(),
-            reason = response.reason.as_deref(),
-            "blue/green decision"
-        );
-        Ok(response)
     }
 }

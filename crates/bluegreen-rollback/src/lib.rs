@@ -1,5 +1,22 @@
-//! bluegreen-rollback: rolls Route 53 weighted blue/green records back to blue when a green
-//! alarm fires, and shifts traffic on command. `main.rs` wires the Lambda runtime; [`handler`]
-//! does the work.
+//! bluegreen-rollback: moves Route 53 weighted blue/green traffic back to blue when a green
+//! alarm fires, and shifts traffic on command. Configuration: this crate's README.
+//!
+//! # Layout
+//!
+//! - [`config`]: the environment variables, declared once ([`config::VARIABLES`]) and
+//!   validated at init.
+//! - [`trigger`]: what an invocation is (an alarm state change or a command), from its envelope.
+//! - [`plan`]: the pure decisions: [`plan::intent`] (allow-list, alarm state) and
+//!   [`plan::plan`] (which weights to write, never 0/0, nothing when already in place), and
+//!   the [`plan::Response`] that reports them.
+//! - [`route53`]: the adapter: reads the pair into our own [`route53::Pair`] and submits the
+//!   change the plan asks for.
+//! - [`handler`]: the shell: event -> intent -> read -> plan -> change -> response.
+//!
+//! `main.rs` only wires: logging, `RollbackConfig::from_env`, the SDK configuration, the runtime.
 
+pub mod config;
 pub mod handler;
+pub mod plan;
+pub mod route53;
+pub mod trigger;

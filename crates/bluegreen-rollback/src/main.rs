@@ -1,8 +1,8 @@
 //! Lambda entry point: wiring only. See `handler.rs` for what the function does.
 
+use bluegreen_rollback::config::RollbackConfig;
 use bluegreen_rollback::handler::Rollback;
-use failover_core::aws::sdk;
-use failover_core::bluegreen::config::RollbackConfig;
+use failover_core::sdk;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 

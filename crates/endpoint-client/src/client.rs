@@ -10,12 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use aws_sdk_ssm::error::DisplayErrorContext;
+use failover_core::redis_conn::{self, Security, Timeouts};
+use failover_core::sdk;
+use failover_core::secret::Secret;
 use redis::aio::MultiplexedConnection;
-use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, FromRedisValue, IntoConnectionInfo, RedisConnectionInfo, RedisResult,
-    TlsCertificates,
-};
+use redis::{Cmd, FromRedisValue, RedisResult};
 
 use crate::config::ClientConfig;
 use crate::endpoint::{classify, Endpoint, ErrorClass};
@@ -270,20 +269,10 @@ impl EndpointClient {
             .with_decryption(true)
             .send()
             .await
-            .map_err(|err| {
-                let detail = match err.as_service_error() {
-                    Some(se) => format!(
-                        "{}: {}",
-                        se.meta().code().unwrap_or("UnknownError"),
-                        se.meta().message().unwrap_or("no message")
-                    ),
-                    None => DisplayErrorContext(&err).to_string(),
-                };
-                ClientError::ReadParameter {
-                    parameter: parameter.clone(),
-                    detail,
-                    source: Box::new(err),
-                }
+            .map_err(|err| ClientError::ReadParameter {
+                parameter: parameter.clone(),
+                detail: sdk::summarize(&err).0,
+                source: Box::new(err),
             })?;
         let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
         Endpoint::parse(value).map_err(|reason| ClientError::BadEndpoint {
@@ -296,53 +285,15 @@ impl EndpointClient {
     /// Opens a multiplexed connection with the configured timeouts, TLS and AUTH.
     async fn open(&self, endpoint: &Endpoint) -> RedisResult<MultiplexedConnection> {
         let cfg = &self.inner.cfg;
-        let addr = if cfg.tls {
-            ConnectionAddr::TcpTls {
-                host: endpoint.host.clone(),
-                port: endpoint.port,
-                insecure: false,
-                tls_params: None,
-            }
-        } else {
-            ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
+        let security = Security {
+            tls: cfg.tls,
+            root_ca_pem: cfg.tls_root_ca_pem.clone(),
+            auth_token: cfg.auth_token.clone().map(Secret::new),
         };
-        let mut settings = RedisConnectionInfo::default();
-        if let Some(token) = &cfg.auth_token {
-            settings = settings.set_password(token);
-        }
-        let info = addr.into_connection_info()?.set_redis_settings(settings);
-        let client = match (cfg.tls, &cfg.tls_root_ca_pem) {
-            (true, Some(pem)) => {
-                ensure_crypto_provider();
-                redis::Client::build_with_tls(
-                    info,
-                    TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(pem.clone()),
-                    },
-                )?
-            }
-            (true, None) => {
-                ensure_crypto_provider();
-                redis::Client::open(info)?
-            }
-            (false, _) => redis::Client::open(info)?,
+        let timeouts = Timeouts {
+            connect: cfg.connect_timeout,
+            response: cfg.command_timeout,
         };
-        let conn_cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(cfg.connect_timeout))
-            .set_response_timeout(Some(cfg.command_timeout));
-        client.get_multiplexed_async_connection_with_config(&conn_cfg).await
-    }
-}
-
-/// The redis crate builds its rustls config with `rustls::ClientConfig::builder()`, which uses
-/// the process-wide default crypto provider and panics when none is installed and the build
-/// enables more than one provider (for example an application that also pulls in `ring`). We
-/// install aws-lc-rs, the provider the AWS SDK already uses, unless the application installed
-/// one first.
-fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: some provider is then installed.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        redis_conn::connect(endpoint, &security, timeouts).await
     }
 }

@@ -1,4 +1,6 @@
-//! The Lambda invocation deadline as a monotonic instant, so every wait can be capped by it.
+//! The Lambda invocation deadline as a monotonic instant, so every wait can be capped by it, and
+//! the [`Budget`] a handler checks before each step: a step starts only if its worst case fits
+//! in the time left.
 
 use std::time::{Duration, SystemTime};
 
@@ -32,9 +34,120 @@ pub fn from_epoch_millis(deadline_ms: u64) -> Instant {
     Instant::now() + deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
 }
 
+/// One step of a handler (an AWS call, a Redis probe) and the longest it can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// What the step does, completing "not enough time left to ...".
+    pub name: &'static str,
+    /// Its worst case: the timeouts that bound it.
+    pub worst: Duration,
+}
+
+impl Step {
+    /// A step named `name` that takes at most `worst`.
+    pub const fn new(name: &'static str, worst: Duration) -> Self {
+        Self { name, worst }
+    }
+}
+
+/// The sum of the worst cases of `steps`.
+pub const fn worst_case(steps: &[Step]) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut i = 0;
+    while i < steps.len() {
+        total = total.saturating_add(steps[i].worst);
+        i += 1;
+    }
+    total
+}
+
+/// A step did not start because its worst case would pass the deadline.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not enough time left before the Lambda deadline to {step} (it can take {}s, {:.1}s were left)", .needs.as_secs(), .left.as_secs_f64())]
+pub struct OutOfTime {
+    /// The step that was not started.
+    pub step: &'static str,
+    /// Its worst case.
+    pub needs: Duration,
+    /// The time that was left.
+    pub left: Duration,
+}
+
+/// The time an invocation may use: up to [`RESPONSE_MARGIN`] before the Lambda deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    stop: Instant,
+}
+
+impl Budget {
+    /// The budget of an invocation due at `deadline`.
+    pub fn new(deadline: Instant) -> Self {
+        Self {
+            stop: respond_by(deadline),
+        }
+    }
+
+    /// When work must stop so the answer still reaches Lambda.
+    pub fn stop(&self) -> Instant {
+        self.stop
+    }
+
+    /// The time left.
+    pub fn left(&self) -> Duration {
+        self.stop.saturating_duration_since(Instant::now())
+    }
+
+    /// `Ok` when `step`'s worst case fits in the time left.
+    pub fn allows(&self, step: &Step) -> Result<(), OutOfTime> {
+        let left = self.left();
+        if step.worst <= left {
+            Ok(())
+        } else {
+            Err(OutOfTime {
+                step: step.name,
+                needs: step.worst,
+                left,
+            })
+        }
+    }
+
+    /// The latest instant from which `steps` can still all complete.
+    pub fn last_start_of(&self, steps: &[Step]) -> Instant {
+        self.stop.checked_sub(worst_case(steps)).unwrap_or_else(Instant::now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CALL: Step = Step::new("call", Duration::from_secs(10));
+
+    #[test]
+    fn a_step_starts_only_if_its_worst_case_fits() {
+        let budget = Budget::new(Instant::now() + Duration::from_secs(12));
+        assert_eq!(budget.allows(&CALL), Ok(()));
+        let budget = Budget::new(Instant::now() + Duration::from_secs(10));
+        let err = budget.allows(&CALL).unwrap_err();
+        assert_eq!((err.step, err.needs), ("call", Duration::from_secs(10)));
+        let text = err.to_string();
+        assert!(
+            text.starts_with("not enough time left before the Lambda deadline to call (it can take 10s, ")
+                && text.ends_with("s were left)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn worst_cases_add_up() {
+        assert_eq!(
+            worst_case(&[CALL, CALL, Step::new("probe", Duration::from_secs(4))]),
+            Duration::from_secs(24)
+        );
+        let budget = Budget::new(Instant::now() + Duration::from_secs(60));
+        let latest = budget.last_start_of(&[CALL, CALL]);
+        assert_eq!(budget.stop() - latest, Duration::from_secs(20));
+    }
 
     #[test]
     fn handlers_stop_one_margin_before_the_deadline() {

@@ -1,70 +1,90 @@
-//! The redis-reconciler's handler: the imperative shell around `failover_core::redis`.
+//! The redis-reconciler's handler: the imperative shell around the pure decisions in
+//! [`topology`](crate::topology) and [`plan`](crate::plan).
 //!
-//! classify the event -> choose targets -> describe groups (batched) -> pick each endpoint,
-//! waiting out a failover in progress -> read the parameters (batched) -> write only those that
-//! differ. Targets are independent; if any failed, the invocation fails after trying them all,
-//! so Lambda retries and the failure alarms.
+//! classify the event -> choose targets -> describe them (one batched call) -> read the
+//! parameters of those whose endpoint can be picked now (batched) -> then, for each target on
+//! its own: publish it if it is ready, else wait for it to settle and describe it again; write
+//! only a parameter that differs, and describe the group once more after the write to check
+//! that the primary did not move meanwhile.
+//!
+//! Never a write from a stale view: a parameter is written only from a describe (and, with
+//! `VERIFY_ROLE`, a `ROLE` answer) made after the last wait of that target's flow, and a slow
+//! group delays no other. Before each step the remaining time must hold the step's worst case
+//! ([`AFTER_SETTLE`], [`TIMEOUT_RESERVE`]); otherwise the target stops and says why. Targets are
+//! independent; if any failed, the invocation fails after trying them all, so Lambda retries
+//! and the failure alarms, while the targets already written still report `updated`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use failover_core::aws::elasticache::ElastiCache;
-use failover_core::aws::ssm::{Ssm, StoredParameter};
-use failover_core::aws::{sdk, AwsError};
-use failover_core::redis::config::{ReconcilerConfig, Target};
-use failover_core::redis::plan::{decide, description, select_targets, Action, Selection, UnmanagedGroup};
-use failover_core::redis::probe::{RoleCheck, RoleProbe};
-use failover_core::redis::topology::{pick_endpoint, Pick, PickError, ReplicationGroup};
-use failover_core::redis::trigger::{classify, Trigger};
-use failover_core::trigger::TriggerError;
-use failover_core::{backoff, deadline};
+use failover_core::deadline::{self, Budget, OutOfTime, Step};
+use failover_core::envelope::TriggerError;
+use failover_core::retry::{self, Look};
+use failover_core::sdk::{self, CallError};
+use failover_core::secret::Secret;
 use futures::future::join_all;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-/// Time kept back, when waiting for a group to settle, for the parameter read and write.
-const AFTER_SETTLE_RESERVE: Duration = Duration::from_secs(2 * sdk::OPERATION_TIMEOUT.as_secs() + 1);
+use crate::config::{AuthToken, ReconcilerConfig, Target};
+use crate::elasticache::{DescribeError, ElastiCache};
+use crate::plan::{
+    decide, description, select_targets, shown, Action, Decision, Response, Selection, TargetResult, UnmanagedGroup,
+};
+use crate::probe::{RoleCheck, RoleProbe};
+use crate::ssm::{Ssm, StoredParameter};
+use crate::topology::{pick_endpoint, Pick, PickError, ReplicationGroup};
+use crate::trigger::{classify, Trigger};
 
-/// The JSON response: one result per reconciled target.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Response {
-    /// What invoked the function, e.g. `ElastiCache:FailoverComplete orders-002`.
-    pub trigger: String,
-    /// One entry per target, in configuration order. Empty when the event was about groups
-    /// this function does not manage.
-    pub results: Vec<TargetResult>,
-}
+/// How long `VERIFY_ROLE` waits for a node to connect, and then to answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Describing replication groups (one call; a page of many groups counts as one).
+pub const DESCRIBE: Step = Step::new("describe the replication group", sdk::OPERATION_TIMEOUT);
+/// `VERIFY_ROLE`: connecting to the candidate, then its `ROLE` answer.
+pub const PROBE: Step = Step::new(
+    "ask the candidate for its ROLE",
+    Duration::from_secs(2 * PROBE_TIMEOUT.as_secs()),
+);
+/// Reading the parameters.
+pub const READ: Step = Step::new("read the parameter", sdk::OPERATION_TIMEOUT);
+/// Writing one parameter.
+pub const WRITE: Step = Step::new("write the parameter", sdk::OPERATION_TIMEOUT);
+/// What a target needs after its last wait: a fresh describe, the probe, the read, the write,
+/// and the describe that checks the write.
+pub const AFTER_SETTLE: [Step; 5] = [DESCRIBE, PROBE, READ, WRITE, DESCRIBE];
+/// The function's timeout must be at least `SETTLE_TIMEOUT_SECS` plus this: the first describe,
+/// the steps after the settle wait, and the margin kept for the response. The deploy template's
+/// check derives its rule from this value.
+pub const TIMEOUT_RESERVE: Duration = DESCRIBE
+    .worst
+    .saturating_add(deadline::worst_case(&AFTER_SETTLE))
+    .saturating_add(deadline::RESPONSE_MARGIN);
 
-/// What happened to one target.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct TargetResult {
-    /// Replication group id.
-    pub replication_group_id: String,
-    /// SSM parameter name.
-    pub parameter: String,
-    /// The parameter's value before this invocation (`null` if it did not exist or was not read).
-    pub previous: Option<String>,
-    /// The value after this invocation; for `would-update`, the value that would be written.
-    pub current: Option<String>,
-    /// `updated`, `unchanged`, `would-update` or `failed`.
-    pub action: Action,
-    /// The node the endpoint belongs to (`orders-002`, `primary-endpoint`, `configuration-endpoint`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    /// Why the target failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+/// The most writes of one parameter in one invocation: a primary that moves again while we
+/// write is followed this many times, then left to the next trigger.
+pub const MAX_WRITES: u32 = 3;
 
 /// Why one target could not be reconciled.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    /// An AWS call failed after the SDK's retries.
+    /// The group could not be described.
     #[error(transparent)]
-    Aws(Arc<AwsError>),
+    Describe(Arc<DescribeError>),
+    /// The parameter could not be read.
+    #[error(transparent)]
+    Read(Arc<CallError>),
+    /// The parameter could not be written.
+    #[error("{source}{}", if source.may_have_applied { "; the write may or may not have landed: check the parameter" } else { "; the parameter was not changed" })]
+    Write {
+        /// The failed call.
+        source: CallError,
+    },
+    /// `VERIFY_ROLE` could not read its AUTH token.
+    #[error(transparent)]
+    Token(Arc<CallError>),
     /// The group's description cannot be published (e.g. an unexpected shape).
     #[error(transparent)]
     Pick(PickError),
@@ -77,9 +97,21 @@ pub enum TargetError {
         /// How long we waited.
         waited: Duration,
     },
-    /// The invocation deadline arrived first.
-    #[error("ran out of time before the Lambda deadline; the parameter may or may not have been written: check it, and raise the function timeout above SETTLE_TIMEOUT_SECS + 25 s")]
-    OutOfTime,
+    /// The next step would not fit before the Lambda deadline, so it was not started.
+    #[error("{source}; {}", if *.wrote { "the parameter was written before that" } else { "the parameter was not changed" })]
+    OutOfTime {
+        /// Which step, and the time it needed.
+        #[source]
+        source: OutOfTime,
+        /// Whether this invocation had written the parameter already.
+        wrote: bool,
+    },
+    /// The invocation's time ran out while a step was in flight.
+    #[error("ran out of time before the Lambda deadline while {}; raise the function timeout to at least SETTLE_TIMEOUT_SECS + {}s", .progress.describe(), TIMEOUT_RESERVE.as_secs())]
+    Abandoned {
+        /// What the target was doing.
+        progress: Progress,
+    },
 }
 
 /// Why a group's endpoint cannot be published yet.
@@ -91,6 +123,25 @@ pub enum NotReady {
     /// `VERIFY_ROLE`: the candidate did not confirm it is the master.
     #[error(transparent)]
     Role(RoleCheck),
+}
+
+/// How far one target's flow got, for the report when the deadline cuts it short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// A `PutParameter` is in flight.
+    pub writing: bool,
+    /// This invocation wrote the parameter at least once.
+    pub wrote: bool,
+}
+
+impl Progress {
+    fn describe(&self) -> &'static str {
+        match (self.writing, self.wrote) {
+            (true, _) => "writing the parameter: the write may or may not have landed, check the parameter",
+            (false, true) => "checking the parameter it had written",
+            (false, false) => "reconciling; the parameter was not changed",
+        }
+    }
 }
 
 /// Why an invocation failed.
@@ -131,41 +182,45 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// The function: configuration and clients, built once at init.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reconciler {
     cfg: ReconcilerConfig,
     elasticache: ElastiCache,
     ssm: Ssm,
     probe: Option<RoleProbe>,
+    /// The AUTH token, read once from its parameter on the first probe that needs it.
+    token: OnceCell<Option<Secret>>,
 }
 
-/// How long `VERIFY_ROLE` waits for a node to connect, and then to answer.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// What the first, batched look found for one target.
+enum FirstLook {
+    /// The group as described just now, and (when its endpoint could be picked at once) its
+    /// parameter as read right after.
+    Described(ReplicationGroup, Option<Result<Option<StoredParameter>, TargetError>>),
+    /// It could not be described.
+    Failed(TargetError),
+}
 
 impl Reconciler {
-    /// Builds the clients from a loaded SDK configuration. Makes no network call.
+    /// Builds the adapters from a loaded SDK configuration. Makes no network call.
     pub fn new(cfg: ReconcilerConfig, sdk: &aws_config::SdkConfig) -> Self {
-        Self::with_clients(
-            cfg,
-            aws_sdk_elasticache::Client::new(sdk),
-            aws_sdk_ssm::Client::new(sdk),
-        )
+        Self::with_adapters(cfg, ElastiCache::new(sdk), Ssm::new(sdk))
     }
 
-    /// Builds from ready clients (tests point them at the emulator).
-    pub fn with_clients(
-        cfg: ReconcilerConfig,
-        elasticache: aws_sdk_elasticache::Client,
-        ssm: aws_sdk_ssm::Client,
-    ) -> Self {
-        let probe = cfg
-            .verify_role
-            .then(|| RoleProbe::new(cfg.redis_tls, cfg.redis_auth_token.clone(), PROBE_TIMEOUT));
+    /// Builds from ready adapters (tests give them mocked clients).
+    pub fn with_adapters(cfg: ReconcilerConfig, elasticache: ElastiCache, ssm: Ssm) -> Self {
+        let probe = cfg.verify_role.then(|| RoleProbe::new(cfg.redis_tls, PROBE_TIMEOUT));
+        let token = match &cfg.redis_auth {
+            AuthToken::None => OnceCell::new_with(Some(None)),
+            AuthToken::Value(secret) => OnceCell::new_with(Some(Some(secret.clone()))),
+            AuthToken::Parameter(_) => OnceCell::new(),
+        };
         Self {
             cfg,
-            elasticache: ElastiCache::new(elasticache),
-            ssm: Ssm::new(ssm),
+            elasticache,
+            ssm,
             probe,
+            token,
         }
     }
 
@@ -190,186 +245,339 @@ impl Reconciler {
                 });
             }
         };
+        let budget = Budget::new(deadline);
         info!(
             trigger = %trigger.kind,
             targets = targets.len(),
             endpoint_mode = %self.cfg.endpoint_mode,
             dry_run = self.cfg.dry_run,
+            time_left_ms = budget.left().as_millis() as u64,
             "reconciling"
         );
-        let hard_stop = deadline::respond_by(deadline);
-        let results = match tokio::time::timeout_at(hard_stop, self.reconcile(&targets, &trigger, deadline)).await {
-            Ok(results) => results,
-            Err(_) => targets
-                .iter()
-                .map(|t| failed(t, None, None, &TargetError::OutOfTime))
-                .collect(),
-        };
+        if budget.left() < self.cfg.settle_timeout + TIMEOUT_RESERVE {
+            warn!(
+                time_left_ms = budget.left().as_millis() as u64,
+                needed_s = (self.cfg.settle_timeout + TIMEOUT_RESERVE).as_secs(),
+                "the invocation has less time than SETTLE_TIMEOUT_SECS + {}s: a slow failover may be cut short; raise the function timeout",
+                TIMEOUT_RESERVE.as_secs()
+            );
+        }
+        let results = self.reconcile(&targets, &trigger, budget).await;
         for r in &results {
             log_result(r, &trigger);
         }
-        let failures: Vec<String> = results
-            .iter()
-            .filter(|r| r.action == Action::Failed)
-            .map(|r| {
-                format!(
-                    "{}: {}",
-                    r.replication_group_id,
-                    r.error.as_deref().unwrap_or("unknown error")
-                )
-            })
-            .collect();
+        let response = Response {
+            trigger: trigger.kind.to_string(),
+            results,
+        };
+        let failures = response.failures();
         if failures.is_empty() {
-            Ok(Response {
-                trigger: trigger.kind.to_string(),
-                results,
-            })
+            Ok(response)
         } else {
             Err(HandlerError::TargetsFailed {
                 failed: failures.len(),
-                total: results.len(),
+                total: response.results.len(),
                 summary: failures.join("; "),
-                results,
+                results: response.results,
             })
         }
     }
 
-    async fn reconcile(&self, targets: &[&Target], trigger: &Trigger, deadline: Instant) -> Vec<TargetResult> {
-        let ids: Vec<&str> = targets.iter().map(|t| t.replication_group_id.as_str()).collect();
-        let described = self.elasticache.describe_many(&ids).await.map_err(Arc::new);
-        let settle_until = (Instant::now() + self.cfg.settle_timeout)
-            .min(deadline.checked_sub(AFTER_SETTLE_RESERVE).unwrap_or(deadline));
-        let picks = join_all(targets.iter().map(|t| {
-            let first = match &described {
-                Ok(groups) => groups.get(&t.replication_group_id).cloned().ok_or_else(|| {
-                    Arc::new(AwsError::GroupNotFound {
-                        group: t.replication_group_id.clone(),
-                    })
-                }),
-                Err(e) => Err(e.clone()),
-            };
-            self.settle(first, settle_until)
-        }))
-        .await;
-
-        let names: Vec<&str> = targets.iter().map(|t| t.parameter.as_str()).collect();
-        let stored = match self.ssm.get_many(&names).await {
-            Ok(stored) => stored,
-            Err(e) => {
-                let e = TargetError::Aws(Arc::new(e));
-                return targets
-                    .iter()
-                    .zip(picks)
-                    .map(|(t, p)| failed(t, None, p.ok().as_ref(), &e))
-                    .collect();
+    /// One batched describe and one batched read for the targets ready at once, then every
+    /// target on its own, concurrently, each cut short at the budget's stop.
+    async fn reconcile(&self, targets: &[&Target], trigger: &Trigger, budget: Budget) -> Vec<TargetResult> {
+        let first = self.first_look(targets, budget).await;
+        let settle_until = (Instant::now() + self.cfg.settle_timeout).min(budget.last_start_of(&AFTER_SETTLE));
+        join_all(targets.iter().zip(first).map(|(target, first)| async move {
+            let progress = Mutex::new(Progress::default());
+            let flow = self.target_flow(target, first, trigger, budget, settle_until, &progress);
+            match tokio::time::timeout_at(budget.stop(), flow).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let progress = *progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    TargetResult::failed(target, None, None, TargetError::Abandoned { progress }.to_string())
+                }
             }
+        }))
+        .await
+    }
+
+    /// Describes every target in one call and reads, in batches of ten, the parameters of those
+    /// whose endpoint can be picked from that description. Nothing waits in between, so each
+    /// read is as fresh as the describe before it.
+    async fn first_look(&self, targets: &[&Target], budget: Budget) -> Vec<FirstLook> {
+        let failed_all = |e: TargetError| -> Vec<FirstLook> {
+            let e = Arc::new(e);
+            targets.iter().map(|_| FirstLook::Failed(shared(&e))).collect()
         };
-
-        let mut results = Vec::with_capacity(targets.len());
-        for (target, pick) in targets.iter().zip(picks) {
-            results.push(self.publish(target, pick, stored.get(&target.parameter), trigger).await);
+        if let Err(e) = budget.allows(&DESCRIBE) {
+            return failed_all(TargetError::OutOfTime {
+                source: e,
+                wrote: false,
+            });
         }
-        results
-    }
-
-    /// Picks the endpoint, re-describing the group with backoff while it is mid-failover (or,
-    /// with `VERIFY_ROLE`, while the candidate does not yet answer as master).
-    async fn settle(
-        &self,
-        first: Result<ReplicationGroup, Arc<AwsError>>,
-        until: Instant,
-    ) -> Result<Pick, TargetError> {
-        let started = Instant::now();
-        let budget = until.saturating_duration_since(started);
-        let mut group = first.map_err(TargetError::Aws)?;
-        let mut attempt = 0;
-        loop {
-            let not_ready = match pick_endpoint(&group, self.cfg.endpoint_mode) {
-                Ok(pick) => match self.verify(&pick).await {
-                    Ok(()) => return Ok(pick),
-                    Err(check) => NotReady::Role(check),
-                },
-                Err(e) if !e.is_transient() => return Err(TargetError::Pick(e)),
-                Err(e) => NotReady::Pick(e),
-            };
-            let Some(wait) = backoff::next_wait(attempt, started.elapsed(), budget) else {
-                return Err(TargetError::Unsettled {
-                    source: not_ready,
-                    waited: started.elapsed(),
+        let ids: Vec<&str> = targets.iter().map(|t| t.replication_group_id.as_str()).collect();
+        let mut groups = match self.elasticache.describe_many(&ids).await {
+            Ok(groups) => groups,
+            Err(e) => return failed_all(TargetError::Describe(Arc::new(DescribeError::Call(e)))),
+        };
+        let ready: Vec<&str> = targets
+            .iter()
+            .filter(|t| {
+                groups
+                    .get(&t.replication_group_id)
+                    .is_some_and(|g| pick_endpoint(g, self.cfg.endpoint_mode).is_ok())
+            })
+            .map(|t| t.parameter.as_str())
+            .collect();
+        let read = if ready.is_empty() {
+            None
+        } else if let Err(e) = budget.allows(&READ) {
+            Some(Err(Arc::new(TargetError::OutOfTime {
+                source: e,
+                wrote: false,
+            })))
+        } else {
+            Some(
+                self.ssm
+                    .get_many(&ready)
+                    .await
+                    .map_err(|e| Arc::new(TargetError::Read(Arc::new(e)))),
+            )
+        };
+        targets
+            .iter()
+            .map(|t| {
+                let Some(group) = groups.remove(&t.replication_group_id) else {
+                    return FirstLook::Failed(TargetError::Describe(Arc::new(DescribeError::NotFound {
+                        group: t.replication_group_id.clone(),
+                    })));
+                };
+                let param = ready.contains(&t.parameter.as_str()).then(|| match &read {
+                    Some(Ok(found)) => Ok(found.get(&t.parameter).cloned()),
+                    Some(Err(e)) => Err(shared(e)),
+                    None => unreachable!("a ready target was read"),
                 });
-            };
-            info!(
-                replication_group_id = %group.id,
-                reason = %not_ready,
-                wait_ms = wait.as_millis() as u64,
-                "not ready to publish; describing again"
-            );
-            tokio::time::sleep(wait).await;
-            group = self
-                .elasticache
-                .describe(&group.id)
-                .await
-                .map_err(|e| TargetError::Aws(Arc::new(e)))?;
-            attempt += 1;
-        }
+                FirstLook::Described(group, param)
+            })
+            .collect()
     }
 
-    /// `VERIFY_ROLE`: confirms with Redis that the candidate is the master. The configuration
-    /// endpoint of a sharded group fronts many nodes, so it is not probed.
-    async fn verify(&self, pick: &Pick) -> Result<(), RoleCheck> {
-        match &self.probe {
-            Some(probe) if pick.node != "configuration-endpoint" => probe.confirm_master(&pick.endpoint).await,
-            _ => Ok(()),
-        }
-    }
-
-    /// Compares and, if needed, writes one parameter.
-    async fn publish(
+    /// One target, from its first look to its result: settle, read, write, and check the write
+    /// with a fresh describe; follow a primary that moved meanwhile at most [`MAX_WRITES`] times.
+    async fn target_flow(
         &self,
         target: &Target,
-        pick: Result<Pick, TargetError>,
-        stored: Option<&StoredParameter>,
+        first: FirstLook,
         trigger: &Trigger,
+        budget: Budget,
+        settle_until: Instant,
+        progress: &Mutex<Progress>,
     ) -> TargetResult {
-        let previous = stored.map(|p| p.value.clone());
-        let pick = match pick {
-            Ok(pick) => pick,
-            Err(e) => return failed(target, previous, None, &e),
+        let (mut view, mut fresh_param) = match first {
+            FirstLook::Described(view, param) => (view, param),
+            FirstLook::Failed(e) => return TargetResult::failed(target, None, None, e.to_string()),
         };
-        let wanted = pick.endpoint.to_string();
-        let action = decide(previous.as_deref(), &wanted, self.cfg.dry_run);
-        if action == Action::Updated {
+        // The parameter as first read: what the response reports as `previous`.
+        let mut previous: Option<Option<StoredParameter>> = None;
+        let mut written: Option<Pick> = None;
+        let mut writes = 0;
+        let fail = |previous: &Option<Option<StoredParameter>>, pick: Option<&Pick>, e: TargetError| {
+            let shown_previous = previous.clone().flatten().map(|p| shown(&p.value, p.is_secure()));
+            TargetResult::failed(target, shown_previous, pick, e.to_string())
+        };
+        loop {
+            let pick = match self
+                .settle(
+                    &mut view,
+                    &mut fresh_param,
+                    written.as_ref(),
+                    settle_until,
+                    budget,
+                    writes > 0,
+                )
+                .await
+            {
+                Ok(pick) => pick,
+                Err(e) => return fail(&previous, written.as_ref(), e),
+            };
+            let secure = previous.clone().flatten().is_some_and(|p| p.is_secure());
+            if written.as_ref() == Some(&pick) {
+                // A describe made after the write still names the node we wrote.
+                let shown_previous = previous.flatten().map(|p| shown(&p.value, p.is_secure()));
+                return TargetResult::done(target, shown_previous, &pick, Action::Updated, secure);
+            }
+            let stored = match fresh_param.take() {
+                Some(Ok(stored)) => stored,
+                Some(Err(e)) => return fail(&previous, Some(&pick), e),
+                None => {
+                    if let Err(e) = budget.allows(&READ) {
+                        return fail(
+                            &previous,
+                            Some(&pick),
+                            TargetError::OutOfTime {
+                                source: e,
+                                wrote: writes > 0,
+                            },
+                        );
+                    }
+                    match self.ssm.get_one(&target.parameter).await {
+                        Ok(stored) => stored,
+                        Err(e) => return fail(&previous, Some(&pick), TargetError::Read(Arc::new(e))),
+                    }
+                }
+            };
+            let previous_now = previous.get_or_insert_with(|| stored.clone()).clone();
+            let secure = secure || stored.as_ref().is_some_and(StoredParameter::is_secure);
+            let shown_previous = previous_now.map(|p| shown(&p.value, p.is_secure()));
+            let wanted = pick.endpoint.to_string();
+            let decision = decide(stored.as_ref().map(|p| p.value.as_str()), &wanted, self.cfg.dry_run);
+            if decision != Decision::Write || writes >= MAX_WRITES {
+                if writes >= MAX_WRITES && decision == Decision::Write {
+                    warn!(parameter = %target.parameter, writes, "the primary kept moving while we wrote; leaving it to the next trigger");
+                }
+                let action = if writes > 0 { Action::Updated } else { decision.into() };
+                return TargetResult::done(target, shown_previous, &pick, action, secure);
+            }
+            if let Err(e) = budget.allows(&WRITE) {
+                return fail(
+                    &previous,
+                    Some(&pick),
+                    TargetError::OutOfTime {
+                        source: e,
+                        wrote: writes > 0,
+                    },
+                );
+            }
             let text = description(target, &pick, self.cfg.endpoint_mode, trigger);
-            if let Err(e) = self.ssm.put(&target.parameter, &wanted, &text, stored.is_some()).await {
-                return failed(target, previous, Some(&pick), &TargetError::Aws(Arc::new(e)));
+            set(progress, |p| p.writing = true);
+            let put = self.ssm.put(&target.parameter, &wanted, &text, stored.is_some()).await;
+            set(progress, |p| p.writing = false);
+            let version = match put {
+                Ok(version) => version,
+                Err(source) => return fail(&previous, Some(&pick), TargetError::Write { source }),
+            };
+            set(progress, |p| p.wrote = true);
+            writes += 1;
+            // What the parameter holds now, as far as this flow knows.
+            fresh_param = Some(Ok(Some(StoredParameter {
+                value: wanted,
+                kind: stored.map(|p| p.kind).unwrap_or_else(|| "String".into()),
+                version,
+            })));
+            written = Some(pick.clone());
+            // Check the write: a describe made after it must still name the same node.
+            if let Err(e) = budget.allows(&DESCRIBE) {
+                warn!(parameter = %target.parameter, error = %e, "written, but not described again after the write");
+                return TargetResult::done(target, shown_previous, &pick, Action::Updated, secure);
+            }
+            match self.elasticache.describe(&target.replication_group_id).await {
+                Ok(group) => view = group,
+                Err(e) => {
+                    warn!(parameter = %target.parameter, error = %e, "written, but the describe that checks the write failed");
+                    return TargetResult::done(target, shown_previous, &pick, Action::Updated, secure);
+                }
             }
         }
-        let current = match action {
-            Action::Unchanged | Action::Updated | Action::WouldUpdate => Some(wanted),
-            Action::Failed => previous.clone(),
-        };
-        TargetResult {
-            replication_group_id: target.replication_group_id.clone(),
-            parameter: target.parameter.clone(),
-            previous,
-            current,
-            action,
-            node: Some(pick.node),
-            error: None,
+    }
+
+    /// Picks the endpoint from `view`, waiting and describing the group again while it is
+    /// mid-failover (or, with `VERIFY_ROLE`, while the candidate does not answer as master).
+    /// Every wait forgets `fresh_param`: a read made before a wait is not used after it. A pick
+    /// equal to `confirmed` (the node this flow just wrote) needs no new `ROLE` check.
+    async fn settle(
+        &self,
+        view: &mut ReplicationGroup,
+        fresh_param: &mut Option<Result<Option<StoredParameter>, TargetError>>,
+        confirmed: Option<&Pick>,
+        until: Instant,
+        budget: Budget,
+        wrote: bool,
+    ) -> Result<Pick, TargetError> {
+        let settled = retry::until(until, "replication group to settle", async |attempt| {
+            if attempt > 0 {
+                *fresh_param = None;
+                if let Err(source) = budget.allows(&DESCRIBE) {
+                    return Look::Done(Err(TargetError::OutOfTime { source, wrote }));
+                }
+                match self.elasticache.describe(&view.id).await {
+                    Ok(group) => *view = group,
+                    Err(e) => return Look::Done(Err(TargetError::Describe(Arc::new(e)))),
+                }
+            }
+            match pick_endpoint(view, self.cfg.endpoint_mode) {
+                Ok(pick) if confirmed == Some(&pick) => Look::Done(Ok(pick)),
+                Ok(pick) => match self.verify(&pick, budget, wrote).await {
+                    Ok(None) => Look::Done(Ok(pick)),
+                    Ok(Some(check)) => Look::NotYet(NotReady::Role(check)),
+                    Err(e) => Look::Done(Err(e)),
+                },
+                Err(e) if !e.is_transient() => Look::Done(Err(TargetError::Pick(e))),
+                Err(e) => Look::NotYet(NotReady::Pick(e)),
+            }
+        })
+        .await;
+        match settled {
+            Ok(result) => result,
+            Err(gave_up) => Err(TargetError::Unsettled {
+                source: gave_up.last,
+                waited: gave_up.waited,
+            }),
         }
+    }
+
+    /// `VERIFY_ROLE`: asks the candidate whether it is the master. `Ok(None)` when confirmed (or
+    /// not verifying), `Ok(Some(..))` when it is not (yet). The configuration endpoint of a
+    /// sharded group fronts many nodes, so it is not probed.
+    async fn verify(&self, pick: &Pick, budget: Budget, wrote: bool) -> Result<Option<RoleCheck>, TargetError> {
+        let Some(probe) = &self.probe else { return Ok(None) };
+        if pick.node == "configuration-endpoint" {
+            return Ok(None);
+        }
+        let token = self.token(budget, wrote).await?;
+        if let Err(source) = budget.allows(&PROBE) {
+            return Err(TargetError::OutOfTime { source, wrote });
+        }
+        Ok(probe.confirm_master(&pick.endpoint, token).await.err())
+    }
+
+    /// The AUTH token: from the configuration, or read once from its parameter.
+    async fn token(&self, budget: Budget, wrote: bool) -> Result<Option<&Secret>, TargetError> {
+        if let Some(token) = self.token.get() {
+            return Ok(token.as_ref());
+        }
+        if let Err(source) = budget.allows(&READ) {
+            return Err(TargetError::OutOfTime { source, wrote });
+        }
+        let token = self
+            .token
+            .get_or_try_init(|| async {
+                let AuthToken::Parameter(name) = &self.cfg.redis_auth else {
+                    unreachable!("the cell is filled at construction unless the token is in a parameter");
+                };
+                self.ssm.read_secret(name).await.map(Some)
+            })
+            .await
+            .map_err(|e| TargetError::Token(Arc::new(e)))?;
+        Ok(token.as_ref())
     }
 }
 
-fn failed(target: &Target, previous: Option<String>, pick: Option<&Pick>, e: &TargetError) -> TargetResult {
-    TargetResult {
-        replication_group_id: target.replication_group_id.clone(),
-        parameter: target.parameter.clone(),
-        current: previous.clone(),
-        previous,
-        action: Action::Failed,
-        node: pick.map(|p| p.node.clone()),
-        error: Some(e.to_string()),
+/// The same error for several targets (one failed batch call).
+fn shared(e: &Arc<TargetError>) -> TargetError {
+    match &**e {
+        TargetError::Describe(d) => TargetError::Describe(Arc::clone(d)),
+        TargetError::Read(r) => TargetError::Read(Arc::clone(r)),
+        TargetError::OutOfTime { source, wrote } => TargetError::OutOfTime {
+            source: source.clone(),
+            wrote: *wrote,
+        },
+        other => unreachable!("a batched step fails with describe, read or time errors, not {other}"),
     }
+}
+
+fn set(progress: &Mutex<Progress>, change: impl FnOnce(&mut Progress)) {
+    change(&mut progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
 }
 
 /// One structured line per target: the decision with its inputs.

@@ -1,8 +1,8 @@
 //! Lambda entry point: wiring only. See `handler.rs` for what the function does.
 
-use failover_core::aws::sdk;
-use failover_core::redis::config::ReconcilerConfig;
+use failover_core::sdk;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use redis_reconciler::config::ReconcilerConfig;
 use redis_reconciler::handler::Reconciler;
 use serde_json::Value;
 

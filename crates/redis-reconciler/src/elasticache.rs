@@ -1,16 +1,31 @@
-//! ElastiCache adapter: describes replication groups and converts them to
-//! [`ReplicationGroup`](crate::redis::topology::ReplicationGroup).
+//! ElastiCache adapter: describes replication groups and converts them to our
+//! [`ReplicationGroup`](crate::topology::ReplicationGroup). No decisions are made here.
 
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_elasticache::types as sdk;
 use aws_sdk_elasticache::Client;
 
-use crate::aws::AwsError;
-use crate::redis::topology::{Endpoint, Member, NodeGroup, ReplicationGroup};
+use failover_core::sdk::CallError;
+
+use crate::topology::{Endpoint, Member, NodeGroup, ReplicationGroup};
 
 /// The largest page `DescribeReplicationGroups` returns.
 pub const PAGE_SIZE: i32 = 100;
+
+/// Why a group could not be described.
+#[derive(Debug, thiserror::Error)]
+pub enum DescribeError {
+    /// The replication group does not exist (or this role cannot see it).
+    #[error("replication group {group} was not found in this account and region: check the group id in the function's configuration")]
+    NotFound {
+        /// Group id.
+        group: String,
+    },
+    /// The call failed after the SDK's retries.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
 
 /// Reads replication groups.
 #[derive(Debug, Clone)]
@@ -19,13 +34,18 @@ pub struct ElastiCache {
 }
 
 impl ElastiCache {
-    /// Wraps a client built once at init.
-    pub fn new(client: Client) -> Self {
+    /// Builds the client from the SDK configuration loaded once at init.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self::from_client(Client::new(sdk))
+    }
+
+    /// Wraps a ready client (tests give a mocked one).
+    pub fn from_client(client: Client) -> Self {
         Self { client }
     }
 
     /// Describes one group by id.
-    pub async fn describe(&self, id: &str) -> Result<ReplicationGroup, AwsError> {
+    pub async fn describe(&self, id: &str) -> Result<ReplicationGroup, DescribeError> {
         let out = self
             .client
             .describe_replication_groups()
@@ -34,27 +54,27 @@ impl ElastiCache {
             .await
             .map_err(|e| match e.as_service_error() {
                 Some(se) if se.is_replication_group_not_found_fault() => {
-                    AwsError::GroupNotFound { group: id.to_owned() }
+                    DescribeError::NotFound { group: id.to_owned() }
                 }
-                _ => AwsError::sdk("describe replication group", id, e),
+                _ => CallError::new("describe replication group", id, e).into(),
             })?;
         out.replication_groups()
             .iter()
             .find(|g| g.replication_group_id() == Some(id))
             .map(to_domain)
-            .ok_or_else(|| AwsError::GroupNotFound { group: id.to_owned() })
+            .ok_or_else(|| DescribeError::NotFound { group: id.to_owned() })
     }
 
     /// Describes several groups with as few calls as possible: one group is described by id;
     /// several are found by listing pages of [`PAGE_SIZE`], stopping as soon as all are seen.
     /// Groups that do not exist are absent from the map.
-    pub async fn describe_many(&self, ids: &[&str]) -> Result<HashMap<String, ReplicationGroup>, AwsError> {
+    pub async fn describe_many(&self, ids: &[&str]) -> Result<HashMap<String, ReplicationGroup>, CallError> {
         let wanted: HashSet<&str> = ids.iter().copied().collect();
         if let [only] = wanted.iter().copied().collect::<Vec<_>>().as_slice() {
             return match self.describe(only).await {
                 Ok(g) => Ok(HashMap::from([(g.id.clone(), g)])),
-                Err(AwsError::GroupNotFound { .. }) => Ok(HashMap::new()),
-                Err(e) => Err(e),
+                Err(DescribeError::NotFound { .. }) => Ok(HashMap::new()),
+                Err(DescribeError::Call(e)) => Err(e),
             };
         }
         let mut found = HashMap::new();
@@ -67,7 +87,7 @@ impl ElastiCache {
                 .set_marker(marker.clone())
                 .send()
                 .await
-                .map_err(|e| AwsError::sdk("list replication groups", ids.join(", "), e))?;
+                .map_err(|e| CallError::new("list replication groups", ids.join(", "), e))?;
             for g in out.replication_groups() {
                 if let Some(id) = g.replication_group_id().filter(|id| wanted.contains(id)) {
                     found.insert(id.to_owned(), to_domain(g));
@@ -119,7 +139,6 @@ pub fn to_domain(g: &sdk::ReplicationGroup) -> ReplicationGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::sdk;
     use aws_sdk_elasticache::operation::describe_replication_groups::{
         DescribeReplicationGroupsError, DescribeReplicationGroupsOutput,
     };
@@ -128,6 +147,7 @@ mod tests {
         Endpoint as SdkEndpoint, NodeGroup as SdkNodeGroup, NodeGroupMember, ReplicationGroup as SdkGroup,
     };
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use failover_core::sdk;
     use std::time::Duration;
 
     fn sdk_group(id: &str, primary: &str) -> SdkGroup {
@@ -166,7 +186,7 @@ mod tests {
     /// A client with our production retry policy, but millisecond backoff to keep tests fast.
     fn client(rules: &[&aws_smithy_mocks::Rule]) -> ElastiCache {
         let retry = sdk::retry_config().with_initial_backoff(Duration::from_millis(1));
-        ElastiCache::new(mock_client!(aws_sdk_elasticache, RuleMode::Sequential, rules, |c| c
+        ElastiCache::from_client(mock_client!(aws_sdk_elasticache, RuleMode::Sequential, rules, |c| c
             .retry_config(retry.clone())))
     }
 
@@ -217,7 +237,7 @@ mod tests {
             .repeatedly()
             .build();
         let err = client(&[&rule]).describe("orders").await.unwrap_err();
-        assert!(matches!(err, AwsError::Call { .. }), "{err}");
+        assert!(matches!(err, DescribeError::Call(_)), "{err}");
         assert!(
             err.to_string()
                 .starts_with("Failed to describe replication group orders:"),
@@ -235,7 +255,7 @@ mod tests {
         });
         let err = client(&[&rule]).describe("billing").await.unwrap_err();
         assert!(
-            matches!(err, AwsError::GroupNotFound { ref group } if group == "billing"),
+            matches!(err, DescribeError::NotFound { ref group } if group == "billing"),
             "{err}"
         );
         // and describe_many reports it as absent rather than failing the others

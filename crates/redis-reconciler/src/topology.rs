@@ -9,30 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A `host:port` pair, as published into the parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    /// DNS name or address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl Endpoint {
-    /// Builds an endpoint.
-    pub fn new(host: impl Into<String>, port: u16) -> Self {
-        Self {
-            host: host.into(),
-            port,
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
+pub use failover_core::endpoint::Endpoint;
 
 /// Which endpoint of a cluster-mode-disabled group to publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::trigger::{parse_envelope, AlarmChange, Envelope, Notice, TriggerError};
+use failover_core::envelope::{parse_envelope, AlarmChange, Envelope, Notice, TriggerError};
 
 /// The shapes bluegreen-rollback accepts, quoted in every "unrecognised event" error.
 pub const ACCEPTED: &str = "a CloudWatch alarm action payload, an SNS-wrapped CloudWatch alarm notification, \

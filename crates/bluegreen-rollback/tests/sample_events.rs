@@ -1,7 +1,7 @@
 //! Every sample event in `events/bluegreen-rollback/` classifies as its README row says.
 
-use failover_core::bluegreen::trigger::{classify, Command, RollbackTrigger};
-use failover_core::trigger::{AlarmState, TriggerError};
+use bluegreen_rollback::trigger::{classify, Command, RollbackTrigger};
+use failover_core::envelope::{AlarmState, TriggerError};
 use serde_json::Value;
 
 macro_rules! event {

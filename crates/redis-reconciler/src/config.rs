@@ -1,32 +1,98 @@
 //! Configuration of the redis-reconciler, read once from the environment at init.
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `REDIS_REPLICATION_GROUP_ID` + `REDIS_ENDPOINT_PARAMETER_NAME` | one target |
-//! | `REDIS_TARGETS` | many targets: `group-a=/app/a/redis,group-b=/app/b/redis` |
-//! | `ENDPOINT_MODE` | `node` (default) or `primary-endpoint` |
-//! | `DRY_RUN` | decide and report, write nothing (default false) |
-//! | `SETTLE_TIMEOUT_SECS` | how long to wait for a group that is mid-failover (default 30) |
-//! | `VERIFY_ROLE` | publish only a candidate that answers `ROLE` = master (default false) |
-//! | `REDIS_TLS` / `REDIS_AUTH_TOKEN` | how `VERIFY_ROLE` connects (in-transit encryption, AUTH) |
+//! [`VARIABLES`] declares every variable the function reads; the crate README's configuration
+//! table and the deploy template's check are derived from it.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
-use crate::env::{ConfigError, Env};
-use crate::redis::probe::Secret;
-use crate::redis::topology::EndpointMode;
+use failover_core::env::{ConfigError, Env, Var};
+use failover_core::secret::Secret;
 
-const SINGLE_GROUP: &str = "REDIS_REPLICATION_GROUP_ID";
-const SINGLE_PARAM: &str = "REDIS_ENDPOINT_PARAMETER_NAME";
-const MANY: &str = "REDIS_TARGETS";
-const MODE: &str = "ENDPOINT_MODE";
-const DRY_RUN: &str = "DRY_RUN";
-const SETTLE: &str = "SETTLE_TIMEOUT_SECS";
-const VERIFY: &str = "VERIFY_ROLE";
-const TLS: &str = "REDIS_TLS";
-const AUTH: &str = "REDIS_AUTH_TOKEN";
+use crate::topology::EndpointMode;
+
+/// `REDIS_REPLICATION_GROUP_ID`: the group of the single-target form.
+pub const SINGLE_GROUP: Var = Var::new(
+    "REDIS_REPLICATION_GROUP_ID",
+    "One target: the replication group id (with `REDIS_ENDPOINT_PARAMETER_NAME`).",
+);
+/// `REDIS_ENDPOINT_PARAMETER_NAME`: the parameter of the single-target form.
+pub const SINGLE_PARAM: Var = Var::new(
+    "REDIS_ENDPOINT_PARAMETER_NAME",
+    "One target: the SSM parameter that receives the group's endpoint, e.g. `/app/orders/redis`.",
+);
+/// `REDIS_TARGETS`: the many-targets form.
+pub const MANY: Var = Var::new(
+    "REDIS_TARGETS",
+    "Several targets instead: `group-a=/app/a/redis,group-b=/app/b/redis` (each parameter once).",
+);
+/// `ENDPOINT_MODE`.
+pub const MODE: Var = Var::with_default(
+    "ENDPOINT_MODE",
+    "node",
+    "`node`: the primary member's own endpoint (changes on failover); `primary-endpoint`: the group's `PrimaryEndpoint` DNS name.",
+);
+/// `DRY_RUN`.
+pub const DRY_RUN: Var = Var::with_default("DRY_RUN", "false", "Decide and report, write no parameter.");
+/// `SETTLE_TIMEOUT_SECS`.
+pub const SETTLE: Var = Var::with_default(
+    "SETTLE_TIMEOUT_SECS",
+    "30",
+    "How long to wait for a group that is mid-failover (0 to 840), capped by the Lambda deadline.",
+);
+/// `VERIFY_ROLE`.
+pub const VERIFY: Var = Var::with_default(
+    "VERIFY_ROLE",
+    "false",
+    "Publish a candidate only once it answers `ROLE` as master (the function must reach the nodes).",
+);
+/// `REDIS_TLS`.
+pub const TLS: Var = Var::with_default(
+    "REDIS_TLS",
+    "false",
+    "`VERIFY_ROLE` connects with TLS (in-transit encryption).",
+);
+/// `REDIS_AUTH_TOKEN_PARAMETER`.
+pub const AUTH_PARAM: Var = Var::new(
+    "REDIS_AUTH_TOKEN_PARAMETER",
+    "`VERIFY_ROLE` authenticates with the AUTH token stored in this SSM SecureString parameter, read with decryption on first use. Needs `REDIS_TLS=true`.",
+);
+/// `REDIS_AUTH_TOKEN`.
+pub const AUTH: Var = Var::new(
+    "REDIS_AUTH_TOKEN",
+    "The AUTH token itself, for local runs (deployments use `REDIS_AUTH_TOKEN_PARAMETER`). Needs `REDIS_TLS=true`.",
+);
+
+/// Every variable the reconciler reads, in the order the README lists them.
+pub const VARIABLES: &[Var] = &[
+    SINGLE_GROUP,
+    SINGLE_PARAM,
+    MANY,
+    MODE,
+    DRY_RUN,
+    SETTLE,
+    VERIFY,
+    TLS,
+    AUTH_PARAM,
+    AUTH,
+];
+
+/// Variables the deploy template does not set: the token itself never goes into a Lambda
+/// environment; the template passes the parameter's name instead.
+pub const NOT_IN_TEMPLATE: &[Var] = &[AUTH];
+
+/// Where `VERIFY_ROLE` gets its AUTH token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuthToken {
+    /// No AUTH.
+    #[default]
+    None,
+    /// The token, from `REDIS_AUTH_TOKEN`.
+    Value(Secret),
+    /// The name of an SSM SecureString that holds it, from `REDIS_AUTH_TOKEN_PARAMETER`.
+    Parameter(String),
+}
 
 /// One replication group whose primary is published into one SSM parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +124,8 @@ pub struct ReconcilerConfig {
     pub verify_role: bool,
     /// Connect with TLS when verifying (ElastiCache in-transit encryption).
     pub redis_tls: bool,
-    /// AUTH token when verifying (ElastiCache AUTH).
-    pub redis_auth_token: Option<Secret>,
+    /// AUTH token when verifying (ElastiCache AUTH); only ever sent over TLS.
+    pub redis_auth: AuthToken,
 }
 
 impl ReconcilerConfig {
@@ -71,56 +137,86 @@ impl ReconcilerConfig {
     /// Reads and validates `env`. Every error names the variable at fault.
     pub fn from(env: &Env<'_>) -> Result<Self, ConfigError> {
         let targets = read_targets(env)?;
-        let endpoint_mode = match env.get(MODE) {
-            None => EndpointMode::Node,
-            Some(v) => v
-                .parse()
-                .map_err(|reason: String| ConfigError::invalid(MODE, &v, reason))?,
-        };
+        let mode = env.get_or_default(&MODE).unwrap_or_default();
+        let endpoint_mode = mode
+            .parse()
+            .map_err(|reason: String| ConfigError::invalid(&MODE, &mode, reason))?;
+        let redis_tls = env.flag(&TLS)?;
+        let redis_auth = read_auth(env, redis_tls)?;
         Ok(Self {
             targets,
             endpoint_mode,
-            dry_run: env.flag(DRY_RUN, false)?,
-            settle_timeout: env.seconds(SETTLE, 30, 0..=840)?,
-            verify_role: env.flag(VERIFY, false)?,
-            redis_tls: env.flag(TLS, false)?,
-            redis_auth_token: env.get(AUTH).map(Secret),
+            dry_run: env.flag(&DRY_RUN)?,
+            settle_timeout: env.seconds(&SETTLE, 0..=840)?,
+            verify_role: env.flag(&VERIFY)?,
+            redis_tls,
+            redis_auth,
         })
     }
 }
 
+fn read_auth(env: &Env<'_>, tls: bool) -> Result<AuthToken, ConfigError> {
+    let auth = match (env.get(&AUTH), env.get(&AUTH_PARAM)) {
+        (None, None) => return Ok(AuthToken::None),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Conflict {
+                first: AUTH_PARAM.name,
+                second: AUTH.name,
+                hint: format!("are both set: keep {} and unset {}", AUTH_PARAM.name, AUTH.name),
+            })
+        }
+        (Some(token), None) => (AUTH.name, AuthToken::Value(Secret::new(token))),
+        (None, Some(name)) => {
+            validate_parameter_name(&name).map_err(|reason| ConfigError::invalid(&AUTH_PARAM, &name, reason))?;
+            (AUTH_PARAM.name, AuthToken::Parameter(name))
+        }
+    };
+    if !tls {
+        return Err(ConfigError::Conflict {
+            first: auth.0,
+            second: TLS.name,
+            hint: format!(
+                "go together: an AUTH token is never sent in clear text; set {}=true (ElastiCache requires in-transit encryption for AUTH)",
+                TLS.name
+            ),
+        });
+    }
+    Ok(auth.1)
+}
+
 fn read_targets(env: &Env<'_>) -> Result<Vec<Target>, ConfigError> {
-    let single_group = env.get(SINGLE_GROUP);
-    let single_param = env.get(SINGLE_PARAM);
-    let many = env.get(MANY);
+    let (g, p, m) = (SINGLE_GROUP.name, SINGLE_PARAM.name, MANY.name);
+    let single_group = env.get(&SINGLE_GROUP);
+    let single_param = env.get(&SINGLE_PARAM);
+    let many = env.get(&MANY);
     let targets = match (single_group, single_param, many) {
         (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
             return Err(ConfigError::Conflict {
-                first: MANY,
-                second: if env.get(SINGLE_GROUP).is_some() { SINGLE_GROUP } else { SINGLE_PARAM },
-                hint: format!(
-                    "configure one target with {SINGLE_GROUP} and {SINGLE_PARAM}, or several with {MANY}, not both"
-                ),
+                first: m,
+                second: if env.get(&SINGLE_GROUP).is_some() { g } else { p },
+                hint: format!("are both set: configure one target with {g} and {p}, or several with {m}, not both"),
             })
         }
-        (Some(group), Some(param), None) => vec![target(SINGLE_GROUP, &group, SINGLE_PARAM, &param)?],
+        (Some(group), Some(param), None) => vec![target(&SINGLE_GROUP, &group, &SINGLE_PARAM, &param)?],
         (Some(_), None, None) => {
             return Err(ConfigError::Missing {
-                var: SINGLE_PARAM,
-                hint: format!("{SINGLE_GROUP} is set; also set the SSM parameter to publish its primary to, e.g. /app/redis/endpoint"),
+                var: p,
+                hint: format!(
+                    "{g} is set; also set the SSM parameter to publish its primary to, e.g. /app/redis/endpoint"
+                ),
             })
         }
         (None, Some(_), None) => {
             return Err(ConfigError::Missing {
-                var: SINGLE_GROUP,
-                hint: format!("{SINGLE_PARAM} is set; also set the replication group whose primary it holds"),
+                var: g,
+                hint: format!("{p} is set; also set the replication group whose primary it holds"),
             })
         }
         (None, None, None) => {
             return Err(ConfigError::Missing {
-                var: MANY,
+                var: m,
                 hint: format!(
-                    "set {SINGLE_GROUP} and {SINGLE_PARAM} for one target, or {MANY}=\"group-a=/app/a/redis,group-b=/app/b/redis\" for several"
+                    "set {g} and {p} for one target, or {m}=\"group-a=/app/a/redis,group-b=/app/b/redis\" for several"
                 ),
             })
         }
@@ -135,15 +231,15 @@ fn parse_target_list(list: &str) -> Result<Vec<Target>, ConfigError> {
     for entry in list.split(',').map(str::trim) {
         let Some((group, param)) = entry.split_once('=') else {
             return Err(ConfigError::invalid(
-                MANY,
+                &MANY,
                 list,
                 format!("entry {entry:?} is not of the form group-id=/parameter/name"),
             ));
         };
-        let t = target(MANY, group.trim(), MANY, param.trim())?;
+        let t = target(&MANY, group.trim(), &MANY, param.trim())?;
         if !parameters.insert(t.parameter.clone()) {
             return Err(ConfigError::invalid(
-                MANY,
+                &MANY,
                 list,
                 format!(
                     "parameter {} appears twice; each parameter can hold one group's endpoint",
@@ -156,7 +252,7 @@ fn parse_target_list(list: &str) -> Result<Vec<Target>, ConfigError> {
     Ok(targets)
 }
 
-fn target(group_var: &'static str, group: &str, param_var: &'static str, param: &str) -> Result<Target, ConfigError> {
+fn target(group_var: &Var, group: &str, param_var: &Var, param: &str) -> Result<Target, ConfigError> {
     validate_group_id(group).map_err(|reason| ConfigError::invalid(group_var, group, reason))?;
     validate_parameter_name(param).map_err(|reason| ConfigError::invalid(param_var, param, reason))?;
     Ok(Target {
@@ -222,15 +318,32 @@ pub fn validate_parameter_name(name: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    // The variables' names, to build environments with.
+    const SINGLE_GROUP: &str = super::SINGLE_GROUP.name;
+    const SINGLE_PARAM: &str = super::SINGLE_PARAM.name;
+    const MANY: &str = super::MANY.name;
+    const MODE: &str = super::MODE.name;
+    const DRY_RUN: &str = super::DRY_RUN.name;
+    const SETTLE: &str = super::SETTLE.name;
+    const VERIFY: &str = super::VERIFY.name;
+    const TLS: &str = super::TLS.name;
+    const AUTH: &str = super::AUTH.name;
+    const AUTH_PARAM: &str = super::AUTH_PARAM.name;
+
     fn parse(pairs: &[(&str, &str)]) -> Result<ReconcilerConfig, ConfigError> {
         ReconcilerConfig::from(&Env::from_pairs(pairs))
     }
 
-    fn var_of(err: &ConfigError) -> &'static str {
-        match err {
-            ConfigError::Missing { var, .. } | ConfigError::Invalid { var, .. } => var,
-            ConfigError::Conflict { first, .. } => first,
-        }
+    #[test]
+    fn reads_exactly_the_declared_variables() {
+        let pairs = [(SINGLE_GROUP, "orders"), (SINGLE_PARAM, "/p")];
+        let env = Env::from_pairs(&pairs);
+        ReconcilerConfig::from(&env).unwrap();
+        let mut read = env.looked_up();
+        read.sort_unstable();
+        let mut declared: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+        declared.sort_unstable();
+        assert_eq!(read, declared);
     }
 
     #[test]
@@ -250,7 +363,7 @@ mod tests {
                 settle_timeout: Duration::from_secs(30),
                 verify_role: false,
                 redis_tls: false,
-                redis_auth_token: None,
+                redis_auth: AuthToken::None,
             }
         );
     }
@@ -268,7 +381,7 @@ mod tests {
         ])
         .unwrap();
         assert!(cfg.verify_role && cfg.redis_tls);
-        assert_eq!(cfg.redis_auth_token, Some(Secret("s3cret".into())));
+        assert_eq!(cfg.redis_auth, AuthToken::Value(Secret::new("s3cret")));
         assert!(!format!("{cfg:?}").contains("s3cret"), "the token never reaches logs");
         let names: Vec<String> = cfg.targets.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -331,10 +444,48 @@ mod tests {
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (SETTLE, "10000")], SETTLE),
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (VERIFY, "sure")], VERIFY),
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (TLS, "tls")], TLS),
+            // AUTH is never sent in clear text, and comes from one place
+            (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (AUTH, "s3cret")], AUTH),
+            (
+                &[
+                    (SINGLE_GROUP, "a"),
+                    (SINGLE_PARAM, "/p"),
+                    (AUTH, "s3cret"),
+                    (TLS, "false"),
+                ],
+                AUTH,
+            ),
+            (
+                &[
+                    (SINGLE_GROUP, "a"),
+                    (SINGLE_PARAM, "/p"),
+                    (AUTH_PARAM, "/app/redis/token"),
+                ],
+                AUTH_PARAM,
+            ),
+            (
+                &[
+                    (SINGLE_GROUP, "a"),
+                    (SINGLE_PARAM, "/p"),
+                    (TLS, "true"),
+                    (AUTH, "s3cret"),
+                    (AUTH_PARAM, "/t"),
+                ],
+                AUTH_PARAM,
+            ),
+            (
+                &[
+                    (SINGLE_GROUP, "a"),
+                    (SINGLE_PARAM, "/p"),
+                    (TLS, "true"),
+                    (AUTH_PARAM, "no spaces"),
+                ],
+                AUTH_PARAM,
+            ),
         ];
         for (pairs, var) in cases {
             let err = parse(pairs).expect_err(&format!("{pairs:?} should be rejected"));
-            assert_eq!(var_of(&err), *var, "{pairs:?}: {err}");
+            assert_eq!(err.var(), *var, "{pairs:?}: {err}");
             assert!(err.to_string().contains(var), "message must name {var}: {err}");
         }
     }
@@ -349,5 +500,41 @@ mod tests {
         ] {
             assert_eq!(validate_parameter_name(name), Ok(()), "{name}");
         }
+    }
+
+    #[test]
+    fn the_token_comes_from_a_parameter_and_never_reaches_an_error_or_debug() {
+        let cfg = parse(&[
+            (SINGLE_GROUP, "a"),
+            (SINGLE_PARAM, "/p"),
+            (TLS, "true"),
+            (AUTH_PARAM, "/app/redis/token"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.redis_auth, AuthToken::Parameter("/app/redis/token".into()));
+        for pairs in [
+            &[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (AUTH, "s3cret-token")][..],
+            &[
+                (SINGLE_GROUP, "a"),
+                (SINGLE_PARAM, "/p"),
+                (TLS, "1"),
+                (AUTH, "s3cret-token"),
+                (AUTH_PARAM, "/t"),
+            ],
+        ] {
+            let err = parse(pairs).unwrap_err();
+            assert!(
+                !err.to_string().contains("s3cret") && !format!("{err:?}").contains("s3cret"),
+                "{err}"
+            );
+        }
+        let cfg = parse(&[
+            (SINGLE_GROUP, "a"),
+            (SINGLE_PARAM, "/p"),
+            (TLS, "yes"),
+            (AUTH, "s3cret-token"),
+        ])
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("s3cret"));
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::trigger::{parse_envelope, AlarmChange, AlarmState, Envelope, Notice, TriggerError};
+use failover_core::envelope::{parse_envelope, AlarmChange, AlarmState, Envelope, Notice, TriggerError};
 
 /// The shapes the reconciler accepts, quoted in every "unrecognised event" error.
 pub const ACCEPTED: &str = "an SNS event (ElastiCache notification, CloudWatch alarm notification or any message), \
@@ -240,6 +240,8 @@ mod tests {
             state: AlarmState::Alarm,
             previous: None,
             dimensions: vec![("LoadBalancer".into(), "lb".into())],
+            accounts: vec![],
+            actions_suppressed_by: None,
         };
         assert_eq!(from_alarm(&change).scope, Scope::All);
     }
@@ -247,7 +249,7 @@ mod tests {
     #[test]
     fn several_sns_records_union_their_hints_and_text_widens_to_all() {
         let ec = |id: &str| {
-            Notice::ElastiCache(crate::trigger::ElastiCacheNotice {
+            Notice::ElastiCache(failover_core::envelope::ElastiCacheNotice {
                 event: "ElastiCache:FailoverComplete".into(),
                 source_id: id.into(),
                 replication_group_id: None,

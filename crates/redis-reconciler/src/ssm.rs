@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use aws_sdk_ssm::types::ParameterType;
 use aws_sdk_ssm::Client;
 
-use crate::aws::AwsError;
+use failover_core::sdk::CallError;
+use failover_core::secret::Secret;
 
 /// The most names one `GetParameters` call accepts.
 pub const GET_BATCH: usize = 10;
 
-/// A parameter as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parameter as stored. Its `Debug` never shows a SecureString's value.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredParameter {
     /// Its (decrypted) value.
     pub value: String,
@@ -21,6 +22,24 @@ pub struct StoredParameter {
     pub version: i64,
 }
 
+impl StoredParameter {
+    /// True for a SecureString, whose value is never logged or returned.
+    pub fn is_secure(&self) -> bool {
+        self.kind == "SecureString"
+    }
+}
+
+impl std::fmt::Debug for StoredParameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.is_secure() { "***" } else { self.value.as_str() };
+        f.debug_struct("StoredParameter")
+            .field("value", &value)
+            .field("kind", &self.kind)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
 /// Reads and writes parameters.
 #[derive(Debug, Clone)]
 pub struct Ssm {
@@ -28,14 +47,19 @@ pub struct Ssm {
 }
 
 impl Ssm {
-    /// Wraps a client built once at init.
-    pub fn new(client: Client) -> Self {
+    /// Builds the client from the SDK configuration loaded once at init.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self::from_client(Client::new(sdk))
+    }
+
+    /// Wraps a ready client (tests give a mocked one).
+    pub fn from_client(client: Client) -> Self {
         Self { client }
     }
 
     /// Reads `names` in batches of [`GET_BATCH`]. Names that do not exist are absent from the
     /// map. SecureString values are decrypted so they can be compared.
-    pub async fn get_many(&self, names: &[&str]) -> Result<HashMap<String, StoredParameter>, AwsError> {
+    pub async fn get_many(&self, names: &[&str]) -> Result<HashMap<String, StoredParameter>, CallError> {
         let mut found = HashMap::new();
         for batch in names.chunks(GET_BATCH) {
             let out = self
@@ -45,7 +69,7 @@ impl Ssm {
                 .with_decryption(true)
                 .send()
                 .await
-                .map_err(|e| AwsError::sdk("read SSM parameters", batch.join(", "), e))?;
+                .map_err(|e| CallError::new("read SSM parameters", batch.join(", "), e))?;
             for p in out.parameters() {
                 let (Some(name), Some(value)) = (p.name(), p.value()) else {
                     continue;
@@ -63,10 +87,36 @@ impl Ssm {
         Ok(found)
     }
 
+    /// Reads one parameter; `None` when it does not exist.
+    pub async fn get_one(&self, name: &str) -> Result<Option<StoredParameter>, CallError> {
+        Ok(self.get_many(&[name]).await?.remove(name))
+    }
+
+    /// Reads a secret (the AUTH token) from a parameter, decrypted. The error names the
+    /// parameter, never its value.
+    pub async fn read_secret(&self, name: &str) -> Result<Secret, CallError> {
+        let out = self
+            .client
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| CallError::new("read the AUTH token from SSM parameter", name, e))?;
+        let parameter = out.parameter();
+        if parameter.and_then(|p| p.r#type()) != Some(&ParameterType::SecureString) {
+            tracing::warn!(
+                parameter = name,
+                "the AUTH token parameter is not a SecureString: store it encrypted"
+            );
+        }
+        Ok(Secret::new(parameter.and_then(|p| p.value()).unwrap_or_default()))
+    }
+
     /// Writes `value` to `name`, overwriting. A new parameter is created as `String`; an
     /// existing one keeps its type (and, for SecureString, its KMS key) because `Type` is sent
     /// only on creation. Returns the new version.
-    pub async fn put(&self, name: &str, value: &str, description: &str, exists: bool) -> Result<i64, AwsError> {
+    pub async fn put(&self, name: &str, value: &str, description: &str, exists: bool) -> Result<i64, CallError> {
         let out = self
             .client
             .put_parameter()
@@ -77,7 +127,7 @@ impl Ssm {
             .set_type((!exists).then_some(ParameterType::String))
             .send()
             .await
-            .map_err(|e| AwsError::sdk("write SSM parameter", name, e))?;
+            .map_err(|e| CallError::new("write SSM parameter", name, e))?;
         Ok(out.version())
     }
 }
@@ -85,16 +135,16 @@ impl Ssm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::sdk;
     use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
     use aws_sdk_ssm::operation::put_parameter::PutParameterOutput;
     use aws_sdk_ssm::types::Parameter;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use failover_core::sdk;
     use std::time::Duration;
 
     fn client(mode: RuleMode, rules: &[&Rule]) -> Ssm {
         let retry = sdk::retry_config().with_initial_backoff(Duration::from_millis(1));
-        Ssm::new(mock_client!(aws_sdk_ssm, mode, rules, |c| c.retry_config(retry.clone())))
+        Ssm::from_client(mock_client!(aws_sdk_ssm, mode, rules, |c| c.retry_config(retry.clone())))
     }
 
     fn param(name: &str, value: &str) -> Parameter {

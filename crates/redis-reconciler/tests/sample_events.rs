@@ -1,7 +1,7 @@
 //! Every sample event in `events/redis-reconciler/` classifies as its README row says.
 
-use failover_core::redis::trigger::{classify, Scope, Trigger, TriggerKind};
-use failover_core::trigger::{AlarmState, TriggerError};
+use failover_core::envelope::{AlarmState, TriggerError};
+use redis_reconciler::trigger::{classify, Scope, Trigger, TriggerKind};
 use serde_json::Value;
 
 macro_rules! event {

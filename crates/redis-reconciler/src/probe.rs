@@ -6,22 +6,13 @@
 //! anything else counts as "not settled yet" and the reconciler keeps waiting within its
 //! settle timeout. It needs network access from the function to the nodes (same VPC).
 
-use std::fmt;
 use std::time::Duration;
 
-use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
+use failover_core::redis_conn::{self, Security, Timeouts};
+use failover_core::secret::Secret;
+use redis::Value;
 
-use crate::redis::topology::Endpoint;
-
-/// An AUTH token, kept out of `Debug` output and logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+use crate::topology::Endpoint;
 
 /// Why a candidate was not confirmed as master.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +26,7 @@ pub enum RoleCheck {
         role: String,
     },
     /// The node could not be asked (refused, timed out, TLS or AUTH failure).
-    #[error("could not ask {endpoint} for its ROLE: {source} (check REDIS_TLS, REDIS_AUTH_TOKEN and that the function can reach the node)")]
+    #[error("could not ask {endpoint} for its ROLE: {source} (check REDIS_TLS, the AUTH token and that the function can reach the node)")]
     Unreachable {
         /// The candidate.
         endpoint: String,
@@ -49,59 +40,42 @@ pub enum RoleCheck {
 #[derive(Debug, Clone)]
 pub struct RoleProbe {
     tls: bool,
-    auth_token: Option<Secret>,
-    timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl RoleProbe {
-    /// A probe that connects with TLS when `tls`, authenticates with `auth_token` when given,
-    /// and gives up on a node after `timeout` (connect and reply each).
-    pub fn new(tls: bool, auth_token: Option<Secret>, timeout: Duration) -> Self {
+    /// A probe that connects with TLS when `tls` and gives up on a node after `timeout`
+    /// (connect and reply each).
+    pub fn new(tls: bool, timeout: Duration) -> Self {
         Self {
             tls,
-            auth_token,
-            timeout,
+            timeouts: Timeouts {
+                connect: timeout,
+                response: timeout,
+            },
         }
     }
 
-    /// Returns `Ok(())` if `endpoint` answers `ROLE` with `master`.
-    pub async fn confirm_master(&self, endpoint: &Endpoint) -> Result<(), RoleCheck> {
-        let name = endpoint.to_string();
+    /// Returns `Ok(())` if `endpoint` answers `ROLE` with `master`, authenticating with
+    /// `auth_token` when given.
+    pub async fn confirm_master(&self, endpoint: &Endpoint, auth_token: Option<&Secret>) -> Result<(), RoleCheck> {
         let unreachable = |source| RoleCheck::Unreachable {
-            endpoint: name.clone(),
+            endpoint: endpoint.to_string(),
             source,
         };
-        let addr = if self.tls {
-            ConnectionAddr::TcpTls {
-                host: endpoint.host.clone(),
-                port: endpoint.port,
-                insecure: false,
-                tls_params: None,
-            }
-        } else {
-            ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
+        let security = Security {
+            tls: self.tls,
+            root_ca_pem: None,
+            auth_token: auth_token.cloned(),
         };
-        let mut settings = RedisConnectionInfo::default();
-        if let Some(token) = &self.auth_token {
-            settings = settings.set_password(&token.0);
-        }
-        let info = addr
-            .into_connection_info()
-            .map_err(unreachable)?
-            .set_redis_settings(settings);
-        let client = redis::Client::open(info).map_err(unreachable)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
+        let mut conn = redis_conn::connect(endpoint, &security, self.timeouts)
             .await
             .map_err(unreachable)?;
         let reply: Value = redis::cmd("ROLE").query_async(&mut conn).await.map_err(unreachable)?;
         match role_of(&reply) {
             Some("master") => Ok(()),
             other => Err(RoleCheck::NotMaster {
-                endpoint: name,
+                endpoint: endpoint.to_string(),
                 role: other.unwrap_or("unknown").to_owned(),
             }),
         }
@@ -137,11 +111,5 @@ mod tests {
         assert_eq!(role_of(&slave), Some("slave"));
         assert_eq!(role_of(&Value::Nil), None);
         assert_eq!(role_of(&Value::Array(vec![])), None);
-    }
-
-    #[test]
-    fn secrets_do_not_leak_through_debug() {
-        let probe = RoleProbe::new(true, Some(Secret("hunter2".into())), Duration::from_secs(1));
-        assert!(!format!("{probe:?}").contains("hunter2"));
     }
 }

@@ -3,7 +3,7 @@
 //! Both functions are invoked by several AWS services and by hand. This module turns the raw
 //! JSON payload into an [`Envelope`]: which service delivered it and what it says, in our own
 //! types. What each function then does with an envelope is that function's decision
-//! (`redis::trigger`, `bluegreen::trigger`). Parsing is pure and never guesses: a payload of no
+//! (each function crate's `trigger` module). Parsing is pure and never guesses: a payload of no
 //! known shape is an error that lists the shapes the function accepts.
 
 use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmStateValue};
@@ -57,6 +57,34 @@ pub struct AlarmChange {
     /// Metric dimensions of the alarm's metrics, `(name, value)`, in payload order. Empty for
     /// composite alarms.
     pub dimensions: Vec<(String, String)>,
+    /// Every AWS account the payload names for the alarm (its account field and its ARN),
+    /// sorted and without repeats: one entry when the payload is consistent, none when it
+    /// names no account.
+    pub accounts: Vec<String>,
+    /// Why CloudWatch suppressed the alarm's actions for this change (`Alarm`, `WaitPeriod`,
+    /// `ExtensionPeriod`), as EventBridge reports it for a composite alarm held by its
+    /// actions suppressor. CloudWatch did not run the alarm's actions.
+    pub actions_suppressed_by: Option<String>,
+}
+
+/// The account of an ARN (`arn:partition:service:region:account:...`).
+fn arn_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    (parts.next()? == "arn").then_some(())?;
+    parts.nth(3).filter(|a| !a.is_empty())
+}
+
+/// The accounts named by an explicit account field and by ARNs, sorted, without repeats.
+fn accounts<'a>(account: Option<&'a str>, arns: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut found: Vec<String> = account
+        .into_iter()
+        .chain(arns.into_iter().filter_map(arn_account))
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// An ElastiCache event notification (the SNS message is a JSON object keyed by event name).
@@ -274,6 +302,8 @@ fn parse_alarm_notification(msg: &Map<String, Value>) -> Result<AlarmChange, Tri
         state,
         previous,
         dimensions,
+        accounts: accounts(text("AWSAccountId"), text("AlarmArn")),
+        actions_suppressed_by: None,
     })
 }
 
@@ -307,11 +337,17 @@ fn parse_eventbridge(event: &Value, accepted: &'static str) -> Result<Envelope, 
                 .pointer("/previousState/value")
                 .and_then(Value::as_str)
                 .and_then(AlarmState::parse);
+            let resources = eb.resources.as_deref().unwrap_or_default();
             Ok(Envelope::AlarmStateChange(AlarmChange {
                 alarm: alarm.to_owned(),
                 state,
                 previous,
                 dimensions: configuration_dimensions(d.get("configuration")),
+                accounts: accounts(eb.account.as_deref(), resources.iter().map(String::as_str)),
+                actions_suppressed_by: d
+                    .pointer("/state/actionsSuppressedBy")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             }))
         }
         (source, detail_type) => Err(TriggerError::unrecognised(
@@ -345,6 +381,11 @@ fn parse_alarm_action(event: &Value) -> Result<Envelope, TriggerError> {
         state,
         previous: data.previous_state.as_ref().and_then(|s| convert(&s.value)),
         dimensions: configuration_dimensions(Some(&data.configuration)),
+        accounts: accounts(alarm.account_id.as_deref(), alarm.alarm_arn.as_deref()),
+        actions_suppressed_by: event
+            .pointer("/alarmData/state/actionsSuppressedBy")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     }))
 }
 
@@ -396,6 +437,8 @@ mod tests {
                 state: AlarmState::Alarm,
                 previous: Some(AlarmState::Ok),
                 dimensions: vec![("CacheClusterId".into(), "orders-001".into())],
+                accounts: vec![],
+                actions_suppressed_by: None,
             })
         );
         let ec = r#"{"ElastiCache:FailoverComplete":"orders-002"}"#;

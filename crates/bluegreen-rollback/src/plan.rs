@@ -8,9 +8,10 @@
 
 use serde::Serialize;
 
-use crate::bluegreen::config::RollbackConfig;
-use crate::bluegreen::trigger::{Command, RollbackTrigger};
-use crate::trigger::AlarmState;
+use failover_core::envelope::AlarmState;
+
+use crate::config::RollbackConfig;
+use crate::trigger::{Command, RollbackTrigger};
 
 /// The weights of the blue and green records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,35 +44,59 @@ pub enum Intent {
     },
 }
 
-/// Interprets a classified trigger under the configuration.
-pub fn intent(trigger: &RollbackTrigger, cfg: &RollbackConfig) -> Intent {
-    match trigger {
-        RollbackTrigger::Command(Command::Rollback) => Intent::Rollback {
-            cause: "rollback command".into(),
-        },
-        RollbackTrigger::Command(Command::Shift { green_percent }) => Intent::Shift {
-            green_percent: *green_percent,
-        },
-        RollbackTrigger::Command(Command::Status) => Intent::Status,
-        RollbackTrigger::Alarm(change) => {
-            if !cfg.alarm_names.is_empty() && !cfg.alarm_names.contains(&change.alarm) {
-                Intent::Ignore {
-                    reason: format!(
-                        "alarm {} is not in ALARM_NAMES ({})",
-                        change.alarm,
-                        cfg.alarm_names.join(", ")
-                    ),
-                }
-            } else if change.state != AlarmState::Alarm {
-                Intent::Ignore {
-                    reason: format!("alarm {} went to {}; only ALARM rolls back", change.alarm, change.state),
-                }
-            } else {
-                Intent::Rollback {
-                    cause: format!("alarm {}", change.alarm),
-                }
+/// Interprets a classified trigger under the configuration, for a function running in
+/// `account` (from its invoked ARN; `None` when unknown). An alarm rolls back only when it
+/// belongs to that account, is allowed by `ALARM_NAMES`, entered ALARM, and its actions were
+/// not suppressed; anything else is ignored, with the reason.
+pub fn intent(trigger: &RollbackTrigger, cfg: &RollbackConfig, account: Option<&str>) -> Intent {
+    let change = match trigger {
+        RollbackTrigger::Command(Command::Rollback) => {
+            return Intent::Rollback {
+                cause: "rollback command".into(),
             }
         }
+        RollbackTrigger::Command(Command::Shift { green_percent }) => {
+            return Intent::Shift {
+                green_percent: *green_percent,
+            }
+        }
+        RollbackTrigger::Command(Command::Status) => return Intent::Status,
+        RollbackTrigger::Alarm(change) => change,
+    };
+    let ignore = |reason: String| Intent::Ignore { reason };
+    let alarm = &change.alarm;
+    match (account, change.accounts.as_slice()) {
+        (None, _) => {
+            return ignore(format!(
+                "alarm {alarm}: the function's own account is unknown, so no alarm may roll back"
+            ))
+        }
+        (_, []) => {
+            return ignore(format!(
+                "alarm {alarm}: the event names no account; only alarms of this account roll back"
+            ))
+        }
+        (Some(own), found) if found.iter().any(|a| a != own) => {
+            return ignore(format!(
+                "alarm {alarm} belongs to account {}, not to this function's account {own}",
+                found.join(", ")
+            ))
+        }
+        _ => {}
+    }
+    if !cfg.alarm_names.allows(alarm) {
+        return ignore(format!("alarm {alarm} is not in ALARM_NAMES ({})", cfg.alarm_names));
+    }
+    if change.state != AlarmState::Alarm {
+        return ignore(format!("alarm {alarm} went to {}; only ALARM rolls back", change.state));
+    }
+    if let Some(by) = &change.actions_suppressed_by {
+        return ignore(format!(
+            "alarm {alarm} is in ALARM but its actions are suppressed ({by}); CloudWatch did not run them, so neither do we"
+        ));
+    }
+    Intent::Rollback {
+        cause: format!("alarm {alarm}"),
     }
 }
 
@@ -108,6 +133,66 @@ pub struct Plan {
     pub reason: Option<String>,
     /// The change batch comment (Route 53 allows 256 characters).
     pub comment: String,
+}
+
+/// How far a submitted change has propagated. A change Route 53 accepted is applied, atomically,
+/// whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Sync {
+    /// `GetChange` says INSYNC.
+    Insync,
+    /// Not yet INSYNC when the function stopped waiting (or did not wait).
+    Pending,
+    /// Accepted, but asking `GetChange` failed or ran out of time.
+    Unknown,
+}
+
+/// The JSON response.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Response {
+    /// What was done.
+    pub action: Outcome,
+    /// Blue's weight after the action (for `would-*`, the weight it would have; `null` when
+    /// the event was ignored without reading the records).
+    pub blue_weight: Option<i64>,
+    /// Green's weight, likewise.
+    pub green_weight: Option<i64>,
+    /// The Route 53 change id, when a change was submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
+    /// Whether the submitted change has reached every Route 53 name server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<Sync>,
+    /// Why nothing was written, or a note about the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Response {
+    /// The answer to an event that asks for nothing; the records were not read.
+    pub fn ignored(reason: &str) -> Self {
+        Self {
+            action: Outcome::Ignored,
+            blue_weight: None,
+            green_weight: None,
+            change_id: None,
+            sync: None,
+            reason: Some(reason.to_owned()),
+        }
+    }
+
+    /// The answer for `plan`, before any change was submitted.
+    pub fn planned(plan: &Plan) -> Self {
+        Self {
+            action: plan.outcome,
+            blue_weight: Some(plan.after.blue),
+            green_weight: Some(plan.after.green),
+            change_id: None,
+            sync: None,
+            reason: plan.reason.clone(),
+        }
+    }
 }
 
 /// Plans `intent` against the current weights.
@@ -190,12 +275,19 @@ pub fn plan(intent: &Intent, current: Weights, cfg: &RollbackConfig) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trigger::AlarmChange;
+    use crate::config::AlarmFilter;
+    use failover_core::envelope::AlarmChange;
 
-    /// The configuration with every default, as the function reads it.
+    const ACCOUNT: &str = "123456789012";
+
+    /// The configuration with every default and any alarm allowed, as the function reads it.
     fn cfg() -> RollbackConfig {
-        let pairs = [("HOSTED_ZONE_ID", "Z1"), ("RECORD_NAME", "app.example.com")];
-        let env = crate::env::Env::from_pairs(&pairs);
+        let pairs = [
+            ("HOSTED_ZONE_ID", "Z1"),
+            ("RECORD_NAME", "app.example.com"),
+            ("ALARM_NAMES", "*"),
+        ];
+        let env = failover_core::env::Env::from_pairs(&pairs);
         RollbackConfig::from(&env).unwrap()
     }
 
@@ -205,6 +297,8 @@ mod tests {
             state,
             previous: None,
             dimensions: vec![],
+            accounts: vec![ACCOUNT.into()],
+            actions_suppressed_by: None,
         })
     }
 
@@ -215,27 +309,58 @@ mod tests {
     #[test]
     fn only_an_allowed_alarm_entering_alarm_rolls_back() {
         let mut c = cfg();
+        let own = Some(ACCOUNT);
         assert_eq!(
-            intent(&alarm("app-green-5xx", AlarmState::Alarm), &c),
+            intent(&alarm("app-green-5xx", AlarmState::Alarm), &c, own),
             Intent::Rollback {
                 cause: "alarm app-green-5xx".into()
             }
         );
         for state in [AlarmState::Ok, AlarmState::InsufficientData] {
             assert!(matches!(
-                intent(&alarm("app-green-5xx", state), &c),
+                intent(&alarm("app-green-5xx", state), &c, own),
                 Intent::Ignore { .. }
             ));
         }
-        c.alarm_names = vec!["app-green-5xx".into()];
+        c.alarm_names = AlarmFilter::Named(vec!["app-green-5xx".into()]);
         assert!(matches!(
-            intent(&alarm("app-green-5xx", AlarmState::Alarm), &c),
+            intent(&alarm("app-green-5xx", AlarmState::Alarm), &c, own),
             Intent::Rollback { .. }
         ));
-        let Intent::Ignore { reason } = intent(&alarm("billing-cpu-high", AlarmState::Alarm), &c) else {
+        let Intent::Ignore { reason } = intent(&alarm("billing-cpu-high", AlarmState::Alarm), &c, own) else {
             panic!()
         };
         assert!(reason.contains("not in ALARM_NAMES"), "{reason}");
+    }
+
+    #[test]
+    fn alarms_of_another_account_or_with_suppressed_actions_never_roll_back() {
+        let c = cfg();
+        let with = |accounts: &[&str], suppressed: Option<&str>| {
+            let RollbackTrigger::Alarm(mut change) = alarm("app-green-5xx", AlarmState::Alarm) else {
+                unreachable!()
+            };
+            change.accounts = accounts.iter().map(|a| a.to_string()).collect();
+            change.actions_suppressed_by = suppressed.map(str::to_owned);
+            RollbackTrigger::Alarm(change)
+        };
+        let reason = |i: Intent| match i {
+            Intent::Ignore { reason } => reason,
+            other => panic!("expected to ignore, got {other:?}"),
+        };
+        let foreign = reason(intent(&with(&["210987654321"], None), &c, Some(ACCOUNT)));
+        assert!(foreign.contains("belongs to account 210987654321"), "{foreign}");
+        // an event whose fields disagree about the account is not ours either
+        assert!(reason(intent(&with(&[ACCOUNT, "210987654321"], None), &c, Some(ACCOUNT))).contains("belongs"));
+        assert!(reason(intent(&with(&[], None), &c, Some(ACCOUNT))).contains("names no account"));
+        assert!(reason(intent(&with(&[ACCOUNT], None), &c, None)).contains("own account is unknown"));
+        let held = reason(intent(&with(&[ACCOUNT], Some("Alarm")), &c, Some(ACCOUNT)));
+        assert!(held.contains("actions are suppressed (Alarm)"), "{held}");
+        // commands need no account
+        assert_eq!(
+            intent(&RollbackTrigger::Command(Command::Status), &c, None),
+            Intent::Status
+        );
     }
 
     #[test]
@@ -339,6 +464,41 @@ mod tests {
         assert_eq!(
             (p.outcome, p.write, p.reason.as_deref()),
             (Outcome::Ignored, None, Some("r"))
+        );
+    }
+
+    #[test]
+    fn responses_serialise_to_the_documented_shape() {
+        let p = plan(
+            &Intent::Rollback {
+                cause: "alarm a".into(),
+            },
+            w(75, 25),
+            &cfg(),
+        );
+        let mut r = Response::planned(&p);
+        r.change_id = Some("/change/C1".into());
+        r.sync = Some(Sync::Unknown);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"action": "rolled-back", "blue_weight": 100, "green_weight": 0,
+                               "change_id": "/change/C1", "sync": "UNKNOWN"})
+        );
+        let p = plan(
+            &Intent::Rollback {
+                cause: "alarm a".into(),
+            },
+            w(100, 0),
+            &cfg(),
+        );
+        assert_eq!(
+            serde_json::to_value(Response::planned(&p)).unwrap(),
+            serde_json::json!({"action": "already-rolled-back", "blue_weight": 100, "green_weight": 0,
+                               "reason": "green already 0, blue 100"})
+        );
+        assert_eq!(
+            serde_json::to_value(Response::ignored("alarm x went to OK")).unwrap(),
+            serde_json::json!({"action": "ignored", "blue_weight": null, "green_weight": null, "reason": "alarm x went to OK"})
         );
     }
 }

@@ -1,0 +1,191 @@
+//! The one AWS SDK configuration every function loads at init, and the error every adapter
+//! wraps a failed call in.
+//!
+//! Timeouts are bounded so a dead or hung AWS endpoint fails a call well before the Lambda
+//! deadline; [`OPERATION_TIMEOUT`] is the worst case of one call, retries included, and is what
+//! the handlers reserve time for before each step.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Time to establish a connection to an AWS endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time for one attempt of a call, connection included.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+/// Time for a whole call, retries and backoff included: the worst case of one AWS call.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per call (the SDK's standard mode retries throttling and transient errors).
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// The timeouts every client uses.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The retry policy every client uses: standard mode with [`MAX_ATTEMPTS`].
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// A config loader with our retry and timeout settings. Region, credentials and endpoint come
+/// from the standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...), so the same binary
+/// runs against a local emulator unchanged.
+pub fn loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+}
+
+/// Loads the shared SDK configuration. Resolves no credentials and makes no call yet.
+pub async fn load() -> SdkConfig {
+    loader().load().await
+}
+
+/// A boxed error kept as the `source` of another.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A failed AWS call, after the SDK's retries: what we tried, on what, and why, in one line an
+/// operator can act on. The SDK's whole error stays available as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("Failed to {operation} {resource}: {detail}")]
+pub struct CallError {
+    /// The operation, e.g. `describe replication group`.
+    pub operation: &'static str,
+    /// What it was about, e.g. the group id.
+    pub resource: String,
+    /// `Code: message (request id)` of a service error, or a summary of a transport failure.
+    pub detail: String,
+    /// The service's error code (`ThrottlingException`, `AccessDeniedException`, ...), if the
+    /// service answered with one.
+    pub code: Option<String>,
+    /// Whether the request may have been carried out although the call failed (a timeout, a
+    /// dropped connection or a server error after the request was sent).
+    pub may_have_applied: bool,
+    /// The SDK error.
+    #[source]
+    pub source: BoxError,
+}
+
+impl CallError {
+    /// Wraps a failed SDK call.
+    pub fn new<E>(operation: &'static str, resource: impl Into<String>, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let resource = resource.into();
+        tracing::debug!(operation, %resource, error = %DisplayErrorContext(&err), "AWS call failed");
+        let (detail, code) = summarize(&err);
+        let may_have_applied = match &err {
+            SdkError::ConstructionFailure(_) => false,
+            // A 4xx is a definite refusal; a 5xx may come after the change was made.
+            SdkError::ServiceError(se) => se.raw().status().as_u16() >= 500,
+            SdkError::DispatchFailure(d) => !d.is_io() && !d.is_user(),
+            _ => true,
+        };
+        Self {
+            operation,
+            resource,
+            detail,
+            code,
+            may_have_applied,
+            source: Box::new(err),
+        }
+    }
+
+    /// Wraps an error that happened before anything was sent (building a request).
+    pub fn local(
+        operation: &'static str,
+        resource: impl Into<String>,
+        err: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            operation,
+            resource: resource.into(),
+            detail: err.to_string(),
+            code: None,
+            may_have_applied: false,
+            source: Box::new(err),
+        }
+    }
+
+    /// True when the service answered with error code `code`.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// One line for an operator: `Code: message (request id)` for a service error; for a failure to
+/// get an answer at all, what happened (`cannot reach the AWS endpoint: connection refused`,
+/// `no answer within 10s`). The full chain is logged at debug level by [`CallError::new`].
+pub fn summarize<E, R>(err: &SdkError<E, R>) -> (String, Option<String>)
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let meta = se.err().meta();
+            let mut text = match meta.code() {
+                Some(code) => format!("{code}: {}", meta.message().unwrap_or("no message")),
+                // A modelled error built without metadata (the SDK's own mocks) still names itself.
+                None => se.err().to_string(),
+            };
+            if let Some(id) = meta.extra("aws_request_id") {
+                text.push_str(&format!(" (request id {id})"));
+            }
+            (text, meta.code().map(str::to_owned))
+        }
+        SdkError::TimeoutError(_) => (
+            format!(
+                "no answer within the SDK's timeouts ({}s per attempt, {}s in all)",
+                ATTEMPT_TIMEOUT.as_secs(),
+                OPERATION_TIMEOUT.as_secs()
+            ),
+            None,
+        ),
+        SdkError::DispatchFailure(d) => {
+            let what = if d.is_timeout() {
+                "timed out".to_owned()
+            } else {
+                innermost(err).unwrap_or_else(|| "connection failed".to_owned())
+            };
+            (format!("cannot reach the AWS endpoint: {what}"), None)
+        }
+        SdkError::ResponseError(_) => (
+            format!("the answer could not be read: {}", innermost(err).unwrap_or_default()),
+            None,
+        ),
+        _ => (DisplayErrorContext(err).to_string(), None),
+    }
+}
+
+/// The message of the deepest error in a source chain, e.g. `Connection refused (os error 111)`.
+fn innermost(err: &(dyn StdError + 'static)) -> Option<String> {
+    let mut cur: &(dyn StdError + 'static) = err.source()?;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    Some(cur.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_nest() {
+        assert!(CONNECT_TIMEOUT < ATTEMPT_TIMEOUT && ATTEMPT_TIMEOUT < OPERATION_TIMEOUT);
+    }
+}
