@@ -641,3 +641,282 @@ async fn a_run_waiting_on_one_group_never_writes_back_another_groups_old_primary
         bed.member_endpoint("sessions", "sessions-002").await
     );
 }
+
+// ---- the fault matrix (RELIABILITY.md) ----
+
+#[tokio::test]
+async fn a_slow_write_phase_reports_every_target_on_its_own() {
+    let Some(bed) = bed().await else { return };
+    for g in ["orders", "sessions", "carts"] {
+        bed.create_group(g).await;
+    }
+    let targets = [
+        ("orders", "/app/orders/redis"),
+        ("sessions", "/app/sessions/redis"),
+        ("carts", "/app/carts/redis"),
+    ];
+    let r = bed.reconciler(config(&targets));
+    // GIVEN orders and sessions drifted, carts is mid-failover ...
+    for (_, p) in &targets[..2] {
+        bed.put_param(p, "stale.example.com:6379", ParameterType::String).await;
+    }
+    bed.emu.set_status("carts", "modifying").await;
+    // ... the write of sessions never gets an answer, and every other write takes a second
+    // (the emulator applies the first fault that matches)
+    bed.emu
+        .fault(
+            json!({"service": "ssm", "operation": "PutParameter", "match": "/app/sessions/redis", "delay_ms": 12000}),
+        )
+        .await;
+    bed.emu
+        .fault(json!({"service": "ssm", "operation": "PutParameter", "delay_ms": 1000}))
+        .await;
+    // WHEN the invocation has 15 s
+    let started = std::time::Instant::now();
+    let err = r
+        .handle(
+            &event("redis-reconciler/eventbridge-scheduled.json"),
+            Instant::now() + Duration::from_secs(15),
+        )
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    let HandlerError::TargetsFailed { failed, results, .. } = err else {
+        panic!("wrong error: {err}")
+    };
+    // THEN orders reports updated although the invocation failed ...
+    assert_eq!(failed, 2, "{results:#?}");
+    let by_group = |g: &str| results.iter().find(|r| r.replication_group_id == g).unwrap().clone();
+    assert_eq!(by_group("orders").action, Action::Updated);
+    assert_eq!(
+        bed.param("/app/orders/redis").await.unwrap().0,
+        bed.member_endpoint("orders", "orders-001").await
+    );
+    // ... the write that got no answer says it may or may not have landed ...
+    let sessions = by_group("sessions").error.unwrap();
+    assert!(
+        sessions.contains("Failed to write SSM parameter /app/sessions/redis")
+            && sessions.contains("may or may not have landed"),
+        "{sessions}"
+    );
+    // ... and carts, which the deadline left no time to wait for, says so and was not written
+    let carts = by_group("carts").error.unwrap();
+    assert!(
+        carts.contains("modifying") && carts.contains("the Lambda deadline left no more time"),
+        "{carts}"
+    );
+    assert_eq!(bed.param("/app/carts/redis").await, None);
+}
+
+#[tokio::test]
+async fn throttling_on_every_call_is_absorbed() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    // GIVEN every operation the reconciler uses is throttled twice
+    for (service, operation, code) in [
+        ("elasticache", "DescribeReplicationGroups", "Throttling"),
+        ("ssm", "GetParameters", "ThrottlingException"),
+        ("ssm", "PutParameter", "ThrottlingException"),
+    ] {
+        bed.emu
+            .fault(json!({"service": service, "operation": operation, "status": 400, "code": code, "count": 2}))
+            .await;
+    }
+    // THEN the SDK's retries absorb it and the parameter is written once
+    let resp = bed
+        .reconciler(config(&[("orders", "/app/orders/redis")]))
+        .run("redis-reconciler/eventbridge-scheduled.json")
+        .await
+        .unwrap();
+    assert_eq!(resp.results[0].action, Action::Updated);
+    assert_eq!(bed.param("/app/orders/redis").await.unwrap().1, 2, "one new version");
+}
+
+#[tokio::test]
+async fn server_errors_and_access_denied_fail_clearly_within_bounded_time_and_write_nothing() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    for (service, operation, status, code, says) in [
+        (
+            "elasticache",
+            "DescribeReplicationGroups",
+            500,
+            "InternalFailure",
+            "Failed to describe replication group orders: InternalFailure",
+        ),
+        (
+            "elasticache",
+            "DescribeReplicationGroups",
+            403,
+            "AccessDenied",
+            "Failed to describe replication group orders: AccessDenied",
+        ),
+        (
+            "ssm",
+            "GetParameters",
+            500,
+            "InternalServerError",
+            "Failed to read SSM parameters /app/orders/redis: InternalServerError",
+        ),
+        (
+            "ssm",
+            "GetParameters",
+            400,
+            "AccessDeniedException",
+            "Failed to read SSM parameters /app/orders/redis: AccessDeniedException",
+        ),
+        (
+            "ssm",
+            "PutParameter",
+            400,
+            "AccessDeniedException",
+            "Failed to write SSM parameter /app/orders/redis: AccessDeniedException",
+        ),
+    ] {
+        bed.emu.control("DELETE", "/_failover/faults", json!({})).await;
+        bed.emu
+            .fault(json!({"service": service, "operation": operation, "status": status, "code": code}))
+            .await;
+        let started = std::time::Instant::now();
+        let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(err.to_string().contains(says), "{service} {operation} {status}: {err}");
+        assert!(
+            elapsed < failover_core::sdk::OPERATION_TIMEOUT + Duration::from_secs(2),
+            "{operation} {status}: {elapsed:?}"
+        );
+        assert_eq!(
+            bed.param("/app/orders/redis").await.unwrap(),
+            ("stale.example.com:6379".to_owned(), 1),
+            "{operation} {status}: nothing written"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_aws_endpoint_that_refuses_connections_is_a_clear_error() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN the emulator's address, but nothing listens there any more
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let sdk = bed.sdk.to_builder().endpoint_url(format!("http://{closed}")).build();
+    let r = Reconciler::new(config(&[("orders", "/app/orders/redis")]), &sdk);
+    let started = std::time::Instant::now();
+    let err = r.run("redis-reconciler/direct-all.json").await.unwrap_err();
+    assert!(
+        started.elapsed() < failover_core::sdk::OPERATION_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("Failed to describe replication group orders: cannot reach the AWS endpoint")
+            && text.contains("refused")
+            && !text.contains("DispatchFailure"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_parameter_deleted_between_read_and_write_fails_that_target_and_writes_nothing() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    // GIVEN the write is held for a moment, and meanwhile someone deletes the parameter
+    bed.emu
+        .fault(json!({"service": "ssm", "operation": "PutParameter", "delay_ms": 1500, "count": 1}))
+        .await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    let delete = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        bed.ssm
+            .delete_parameter()
+            .name("/app/orders/redis")
+            .send()
+            .await
+            .unwrap();
+    };
+    let (result, ()) = tokio::join!(r.run("redis-reconciler/eventbridge-scheduled.json"), delete);
+    // THEN the write (without a Type, as for an existing parameter) is refused, the target
+    // fails saying so, and the next trigger creates the parameter
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Failed to write SSM parameter /app/orders/redis")
+            && err.to_string().contains("the parameter was not changed"),
+        "{err}"
+    );
+    assert_eq!(bed.param("/app/orders/redis").await, None);
+    let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
+    assert_eq!(
+        (resp.results[0].action, resp.results[0].previous.as_deref()),
+        (Action::Updated, None)
+    );
+}
+
+#[tokio::test]
+async fn zero_or_two_primaries_are_never_published() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    let mut cfg = config(&[("orders", "/app/orders/redis")]);
+    cfg.settle_timeout = Duration::from_secs(1);
+    let r = bed.reconciler(cfg);
+    for (roles, says) in [
+        (
+            json!({"orders-001": "replica", "orders-002": "replica"}),
+            "no member with CurrentRole=primary",
+        ),
+        (
+            json!({"orders-001": "primary", "orders-002": "primary"}),
+            "several primaries",
+        ),
+    ] {
+        bed.emu.set_roles("orders", roles).await;
+        let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
+        assert!(
+            err.to_string().contains(says) && err.to_string().contains("still unsettled"),
+            "{err}"
+        );
+        assert_eq!(
+            bed.param("/app/orders/redis").await.unwrap().0,
+            "stale.example.com:6379"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_and_junk_events_are_rejected_without_any_call() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    bed.emu.clear_operations().await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    let huge = "x".repeat(6 * 1024 * 1024);
+    let many_keys: serde_json::Map<String, Value> = (0..20_000).map(|i| (format!("k{i}"), json!(i))).collect();
+    // as deep as the runtime's JSON parser lets an event be (serde_json stops at 128 levels)
+    let mut nested = json!("deep");
+    for _ in 0..120 {
+        nested = json!({"replication_group_id": nested});
+    }
+    for junk in [
+        json!(huge),
+        Value::Object(many_keys),
+        json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": 7}}]}),
+        json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": "x", "time": "not a time"}),
+        nested,
+    ] {
+        let err = r.handle(&junk, deadline()).await.unwrap_err();
+        assert!(matches!(err, HandlerError::BadEvent(_)), "{err}");
+        assert!(err.to_string().len() < 2_000, "the error does not echo the event");
+    }
+    assert_eq!(bed.emu.operations().await, Vec::<String>::new());
+}

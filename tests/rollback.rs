@@ -5,9 +5,10 @@ use aws_sdk_route53::types::{
 };
 use bluegreen_rollback::config::RollbackConfig;
 use bluegreen_rollback::handler::{HandlerError, Rollback};
-use bluegreen_rollback::plan::{Outcome, Response};
+use bluegreen_rollback::plan::{Outcome, Response, Sync};
 use failover_core::env::Env;
-use failover_tests::{Emulator, Handler};
+use failover_tests::lambda::ACCOUNT;
+use failover_tests::{deadline, event, Emulator, Handler};
 use serde_json::json;
 
 struct Bed {
@@ -453,6 +454,15 @@ async fn route53_busy_with_a_prior_change_is_retried() {
         .unwrap();
     assert_eq!(resp.action, Outcome::RolledBack);
     assert_eq!(bed.changes().await, 3);
+    // AND each attempt was planned from a fresh read, not submitted again as it was
+    let reads = bed
+        .emu
+        .operations()
+        .await
+        .iter()
+        .filter(|o| *o == "route53:ListResourceRecordSets")
+        .count();
+    assert_eq!(reads, 3);
     assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(0));
 }
 
@@ -528,4 +538,159 @@ async fn an_edit_made_while_the_rollback_is_in_flight_is_kept() {
         "the edit made during the rollback was reverted"
     );
     assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(0));
+}
+
+// ---- the fault matrix (RELIABILITY.md) ----
+
+#[tokio::test]
+async fn a_pair_rolled_back_by_someone_else_meanwhile_is_left_alone() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    bed.emu
+        .fault(json!({"service": "route53", "operation": "ChangeResourceRecordSets",
+                      "match": "failover bluegreen-rollback", "delay_ms": 1500, "count": 1}))
+        .await;
+    let f = bed.rollback(bed.config());
+    let operator = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // WHILE our change is held, an operator moves all traffic to blue by hand (weight 90)
+        let blue = bed.record("app.example.com.", "blue").await;
+        let green = bed.record("app.example.com.", "green").await;
+        bed.r53
+            .change_resource_record_sets()
+            .hosted_zone_id(&bed.zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Upsert)
+                            .resource_record_set(with_weight(&blue, 90))
+                            .build()
+                            .unwrap(),
+                    )
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Upsert)
+                            .resource_record_set(with_weight(&green, 0))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    };
+    let (resp, ()) = tokio::join!(f.run("bluegreen-rollback/alarm-action-metric-alarm.json"), operator);
+    // THEN our stale batch is rejected, the fresh read finds the rollback done, and the
+    // operator's weights stay
+    let resp = resp.unwrap();
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::AlreadyRolledBack, (Some(90), Some(0)))
+    );
+    assert_eq!(bed.record("app.example.com.", "blue").await.weight(), Some(90));
+}
+
+#[tokio::test]
+async fn throttling_on_every_call_is_absorbed() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    for operation in ["ListResourceRecordSets", "ChangeResourceRecordSets", "GetChange"] {
+        bed.emu
+            .fault(
+                json!({"service": "route53", "operation": operation, "status": 400, "code": "Throttling", "count": 2}),
+            )
+            .await;
+    }
+    let resp = bed
+        .rollback(bed.config())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::RolledBack, (Some(100), Some(0)))
+    );
+    assert_eq!(resp.sync, Some(Sync::Insync));
+}
+
+#[tokio::test]
+async fn server_errors_and_access_denied_fail_clearly_within_bounded_time_and_change_nothing() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    let f = bed.rollback(bed.config());
+    for (operation, status, code) in [
+        ("ListResourceRecordSets", 500, "InternalError"),
+        ("ListResourceRecordSets", 403, "AccessDenied"),
+        ("ChangeResourceRecordSets", 500, "InternalError"),
+        ("ChangeResourceRecordSets", 403, "AccessDenied"),
+    ] {
+        bed.emu.control("DELETE", "/_failover/faults", json!({})).await;
+        bed.emu
+            .fault(json!({"service": "route53", "operation": operation, "status": status, "code": code}))
+            .await;
+        let started = std::time::Instant::now();
+        let err = f
+            .run("bluegreen-rollback/alarm-action-metric-alarm.json")
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(err, HandlerError::Route53(_)), "{operation} {status}: {err}");
+        assert!(err.to_string().contains(code), "{operation} {status}: {err}");
+        assert!(
+            elapsed < failover_core::sdk::OPERATION_TIMEOUT + std::time::Duration::from_secs(2),
+            "{elapsed:?}"
+        );
+        bed.emu.control("DELETE", "/_failover/faults", json!({})).await;
+        assert_eq!(
+            bed.record("app.example.com.", "green").await.weight(),
+            Some(25),
+            "nothing changed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_accepted_but_not_confirmed_is_reported_done() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    // GIVEN GetChange fails every time after Route 53 accepted the change
+    bed.emu
+        .fault(json!({"service": "route53", "operation": "GetChange", "status": 500, "code": "InternalError"}))
+        .await;
+    let resp = bed
+        .rollback(bed.config())
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
+        .await
+        .unwrap();
+    // THEN the invocation succeeds: the rollback happened, only its sync state is unknown
+    assert_eq!(
+        (resp.action, weights(&resp)),
+        (Outcome::RolledBack, (Some(100), Some(0)))
+    );
+    assert_eq!(resp.sync, Some(Sync::Unknown));
+    assert!(resp.change_id.is_some());
+    assert_eq!(bed.record("app.example.com.", "green").await.weight(), Some(0));
+}
+
+#[tokio::test]
+async fn alarms_of_another_account_and_suppressed_alarms_change_nothing() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    let f = bed.rollback(bed.config());
+    let mut foreign = event("bluegreen-rollback/alarm-action-metric-alarm.json");
+    foreign["accountId"] = json!("210987654321");
+    foreign["alarmArn"] = json!("arn:aws:cloudwatch:us-east-1:210987654321:alarm:app-green-5xx");
+    let mut suppressed = event("bluegreen-rollback/eventbridge-alarm-state-change.json");
+    suppressed["detail"]["state"]["actionsSuppressedBy"] = json!("Alarm");
+    suppressed["detail"]["state"]["actionsSuppressedReason"] = json!("Alarm app-deploy-in-progress in ALARM");
+    for event in [foreign, suppressed] {
+        let resp = f.handle(&event, deadline(), Some(ACCOUNT)).await.unwrap();
+        assert_eq!(resp.action, Outcome::Ignored, "{:?}", resp.reason);
+    }
+    // the same events from this account, unsuppressed, would roll back (checked above); here
+    // nothing was read or written
+    assert_eq!(bed.emu.operations().await, Vec::<String>::new());
 }

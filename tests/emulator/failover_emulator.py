@@ -17,6 +17,10 @@ middleware that adds them:
 * ``POST /moto-api/reset`` (moto's own reset) also clears faults and the request log.
 * Route 53 ``ChangeResourceRecordSets`` with Route 53's semantics (moto 5.2.5 has none of
   them): see "Route 53 change batches" below.
+* Route 53 answers an accepted ``ChangeResourceRecordSets`` with status ``PENDING``, as AWS
+  does (moto says ``INSYNC``); ``GetChange`` then reports ``INSYNC``.
+* SSM ``PutParameter`` without ``Type`` for a parameter that does not exist is refused with
+  ``ValidationException`` (as AWS does), also with ``Overwrite`` (``patch_ssm``).
 
 Everything else goes to moto unchanged. The ElastiCache parts read and write moto's
 in-memory models directly (``ReplicationGroup.node_groups`` is a list of dicts; each
@@ -584,6 +588,29 @@ def patch_route53():
     Route53Backend.change_resource_record_sets = change_resource_record_sets
 
 
+def patch_ssm():
+    """SSM PutParameter as AWS does it: creating a parameter needs a Type, also with Overwrite.
+
+    moto 5.2.5 requires Type for a new parameter only without Overwrite, and otherwise creates
+    it with no type. The reconciler sends Type only when it creates a parameter, so a parameter
+    deleted between its read and its write must be refused here as AWS refuses it.
+    """
+    from moto.ssm.exceptions import ValidationException
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    original = getattr(
+        SimpleSystemManagerBackend.put_parameter, "__wrapped__", SimpleSystemManagerBackend.put_parameter
+    )
+
+    def put_parameter(self, name, description, value, parameter_type, *args, **kwargs):
+        if not parameter_type and not self._parameters.get(name):
+            raise ValidationException("A parameter type is required when you create a parameter.")
+        return original(self, name, description, value, parameter_type, *args, **kwargs)
+
+    put_parameter.__wrapped__ = original
+    SimpleSystemManagerBackend.put_parameter = put_parameter
+
+
 # --------------------------------------------------------------------------
 # The middleware
 # --------------------------------------------------------------------------
@@ -690,7 +717,11 @@ class FailoverEmulator:
                     self.apply_primary_cluster_id(environ, body)
             except EmulatorError as err:
                 return aws_error("elasticache", err.status, err.code, err.message)
-        return self.call_moto(environ)
+        status, headers, payload = self.call_moto(environ)
+        if service == "route53" and operation == "ChangeResourceRecordSets" and status == 200:
+            # Route 53 answers a change as PENDING; GetChange reports INSYNC once it has propagated.
+            payload = payload.replace(b"<Status>INSYNC</Status>", b"<Status>PENDING</Status>")
+        return status, headers, payload
 
     def elasticache_group(self, environ, params):
         """moto's ReplicationGroup named by the request's ReplicationGroupId (its account/region)."""
@@ -1046,6 +1077,7 @@ def main(argv=None):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     patch_route53()
+    patch_ssm()
     emulator = FailoverEmulator(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, args.port, emulator, threaded=True, request_handler=MotoRequestHandler)
     warm_up(emulator)

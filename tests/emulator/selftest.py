@@ -546,6 +546,29 @@ class SelfTest:
 
     # ---- faults ----------------------------------------------------------
 
+    def test_route53_change_is_pending_then_insync(self):
+        """An accepted change answers PENDING (as Route 53 does); GetChange then says INSYNC."""
+        zone = self.r53.create_hosted_zone(Name="example.com", CallerReference="pending")["HostedZone"]["Id"]
+        record = {"Name": "a.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}
+        info = self.r53.change_resource_record_sets(
+            HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]}
+        )["ChangeInfo"]
+        check_eq(info["Status"], "PENDING")
+        check_eq(self.r53.get_change(Id=info["Id"])["ChangeInfo"]["Status"], "INSYNC")
+
+    def test_ssm_put_parameter_creating_needs_a_type(self):
+        """PutParameter without Type creates nothing, also with Overwrite (as AWS refuses it)."""
+        try:
+            self.ssm.put_parameter(Name="/app/gone/redis", Value="h:1", Overwrite=True)
+            raise AssertionError("created a parameter without a type")
+        except ClientError as err:
+            check_eq(err.response["Error"]["Code"], "ValidationException")
+            check("type is required" in err.response["Error"]["Message"], err.response["Error"]["Message"])
+        check_eq(self.ssm.describe_parameters()["Parameters"], [])
+        self.ssm.put_parameter(Name="/app/gone/redis", Value="h:1", Type="String")
+        self.ssm.put_parameter(Name="/app/gone/redis", Value="h:2", Overwrite=True)
+        check_eq(self.ssm.get_parameter(Name="/app/gone/redis")["Parameter"]["Value"], "h:2")
+
     def test_ssm_throttle_fault(self):
         self.ssm.put_parameter(Name="/orders/primary", Value="orders-001", Type="String")
         fault = self.control(

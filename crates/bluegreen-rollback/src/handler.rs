@@ -195,6 +195,9 @@ impl Rollback {
         // The pair of the last rejected change: rejected again as read, the batch is invalid in
         // itself, not a conflict.
         let mut rejected: Option<Pair> = None;
+        // Submissions that may or may not have been applied, in a row: bounded like the SDK's
+        // own retries, since each is followed by a read that tells.
+        let mut unsure = 0;
         let outcome = retry::until(until, "the weighted records to be changed", async |_| {
             if let Err(e) = budget.allows(&READ_PAIR) {
                 return Look::Done(Err(HandlerError::NotEnoughTime(e)));
@@ -209,7 +212,15 @@ impl Rollback {
             };
             let p = plan(wanted, before, cfg);
             let Some(target) = p.write else {
-                return Look::Done(Ok((Response::planned(&p), before, p)));
+                let mut response = Response::planned(&p);
+                if unsure > 0 {
+                    // The pair is at its target; an attempt of this very invocation may have put it there.
+                    response.reason = Some(format!(
+                        "{}; an earlier attempt of this invocation, which got no clear answer, may have made this change",
+                        response.reason.unwrap_or_default()
+                    ));
+                }
+                return Look::Done(Ok((response, before, p)));
             };
             if let Err(e) = budget.allows(&CHANGE) {
                 return Look::Done(Err(HandlerError::NotEnoughTime(e)));
@@ -236,6 +247,13 @@ impl Rollback {
                     ))
                 }
                 Err(ChangeError::Busy(e)) => Look::NotYet(format!("Route 53 is busy ({}); reading again", e.detail)),
+                Err(ChangeError::Unsure(e)) => {
+                    unsure += 1;
+                    if unsure >= sdk::MAX_ATTEMPTS {
+                        return Look::Done(Err(HandlerError::Route53(e)));
+                    }
+                    Look::NotYet(format!("the change may or may not have been applied ({}); reading again", e.detail))
+                }
                 Err(ChangeError::Failed(e)) => Look::Done(Err(HandlerError::Route53(e))),
             }
         })

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType};
 use aws_sdk_route53::Client;
 use failover_core::sdk::CallError;
@@ -161,11 +162,15 @@ impl Route53 {
             .changes(change(ChangeAction::Create, green.with_weight(target.green))?)
             .build()
             .map_err(|e| ChangeError::Failed(CallError::local("build change batch for zone", zone, e)))?;
+        // No SDK retry: a batch is submitted once; whatever went wrong, the caller reads the
+        // pair again and plans again before anything is submitted a second time.
         let result = self
             .client
             .change_resource_record_sets()
             .hosted_zone_id(zone)
             .change_batch(batch)
+            .customize()
+            .config_override(aws_sdk_route53::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         match result {
@@ -189,6 +194,8 @@ impl Route53 {
                     ChangeError::Conflict(e)
                 } else if busy {
                     ChangeError::Busy(e)
+                } else if e.may_have_applied {
+                    ChangeError::Unsure(e)
                 } else {
                     ChangeError::Failed(e)
                 })
@@ -218,7 +225,8 @@ pub struct Submitted {
     pub insync: bool,
 }
 
-/// Why a change batch was not applied; nothing of it was, in every case.
+/// Why a change batch was not (or may not have been) applied. Route 53 applies a batch whole
+/// or not at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
     /// `InvalidChangeBatch`: a DELETE did not match, so the records changed since they were
@@ -228,6 +236,10 @@ pub enum ChangeError {
     /// `PriorRequestNotComplete` or throttling: Route 53 is busy; try again shortly.
     #[error(transparent)]
     Busy(CallError),
+    /// A server error, a timeout or a dropped connection after the batch was sent: it may or
+    /// may not have been applied; only a new read tells.
+    #[error(transparent)]
+    Unsure(CallError),
     /// Any other failure.
     #[error(transparent)]
     Failed(CallError),

@@ -49,10 +49,7 @@ pub fn classify(event: &Value) -> Result<RollbackTrigger, TriggerError> {
 }
 
 fn parse_command(obj: &Map<String, Value>) -> Result<Command, TriggerError> {
-    let malformed = |reason: String| TriggerError::Malformed {
-        shape: "command",
-        reason,
-    };
+    let malformed = |reason: String| TriggerError::malformed("command", reason);
     let Some(action) = obj.get("action") else {
         let keys: Vec<&String> = obj.keys().collect();
         return Err(TriggerError::unrecognised(

@@ -152,19 +152,32 @@ pub enum TriggerError {
 }
 
 impl TriggerError {
-    /// Shorthand for [`TriggerError::Unrecognised`].
+    /// Shorthand for [`TriggerError::Unrecognised`]; `found` is [`clip`]ped.
     pub fn unrecognised(found: impl Into<String>, accepted: &'static str) -> Self {
         Self::Unrecognised {
-            found: found.into(),
+            found: clip(&found.into()),
             accepted,
         }
     }
 
-    fn malformed(shape: &'static str, reason: impl fmt::Display) -> Self {
+    /// Shorthand for [`TriggerError::Malformed`]; `reason` is [`clip`]ped.
+    pub fn malformed(shape: &'static str, reason: impl fmt::Display) -> Self {
         Self::Malformed {
             shape,
-            reason: reason.to_string(),
+            reason: clip(&reason.to_string()),
         }
+    }
+}
+
+/// The longest piece of an event an error message quotes.
+pub const QUOTE_MAX: usize = 200;
+
+/// `text` cut to [`QUOTE_MAX`] characters, with `...` where it was cut: an error about an
+/// event never carries the whole of a large one.
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_MAX) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}...", &text[..cut]),
     }
 }
 
@@ -496,6 +509,18 @@ mod tests {
             parse_envelope(&json!({"Records": []}), ACCEPTED),
             Err(TriggerError::Unrecognised { .. })
         ));
+    }
+
+    #[test]
+    fn errors_quote_at_most_a_clip_of_the_event() {
+        let huge = "é".repeat(100_000);
+        let err = parse_envelope(&json!({"Records": [{"EventSource": huge}]}), ACCEPTED).unwrap_err();
+        assert!(err.to_string().len() < 1_000, "{}", err.to_string().len());
+        assert_eq!(clip("short"), "short");
+        assert_eq!(
+            clip(&"x".repeat(QUOTE_MAX + 1)),
+            format!("{}...", "x".repeat(QUOTE_MAX))
+        );
     }
 
     #[test]

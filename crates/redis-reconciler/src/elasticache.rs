@@ -79,6 +79,7 @@ impl ElastiCache {
         }
         let mut found = HashMap::new();
         let mut marker: Option<String> = None;
+        let mut seen: HashSet<String> = HashSet::new();
         loop {
             let out = self
                 .client
@@ -93,12 +94,15 @@ impl ElastiCache {
                     found.insert(id.to_owned(), to_domain(g));
                 }
             }
-            let next = out.marker().filter(|m| !m.is_empty()).map(str::to_owned);
-            // Stop when everything is found, at the last page, or if the cursor stops moving.
-            if found.len() == wanted.len() || next.is_none() || next == marker {
+            // Stop when everything is found, at the last page, or on a cursor seen before (a
+            // service that pages in a loop must not keep the function busy until its deadline).
+            let Some(next) = out.marker().filter(|m| !m.is_empty()).map(str::to_owned) else {
+                return Ok(found);
+            };
+            if found.len() == wanted.len() || !seen.insert(next.clone()) {
                 return Ok(found);
             }
-            marker = next;
+            marker = Some(next);
         }
     }
 }
@@ -303,6 +307,29 @@ mod tests {
             Some("primary")
         );
         assert_eq!((page1.num_calls(), page2.num_calls(), page3.num_calls()), (1, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn paging_stops_on_any_cursor_seen_before() {
+        // GIVEN pages whose cursor cycles m1 -> m2 -> m1 without the wanted groups
+        let page = |marker: &'static str| {
+            move || {
+                DescribeReplicationGroupsOutput::builder()
+                    .replication_groups(sdk_group("other", "001"))
+                    .marker(marker)
+                    .build()
+            }
+        };
+        let cycle = mock!(Client::describe_replication_groups)
+            .sequence()
+            .output(page("m1"))
+            .output(page("m2"))
+            .output(page("m1"))
+            .repeatedly()
+            .build();
+        let found = client(&[&cycle]).describe_many(&["orders", "sessions"]).await.unwrap();
+        assert!(found.is_empty());
+        assert_eq!(cycle.num_calls(), 3, "stopped when m1 came back");
     }
 
     #[tokio::test]

@@ -89,13 +89,19 @@ pub enum TargetError {
     #[error(transparent)]
     Pick(PickError),
     /// The group stayed mid-failover (or its candidate unconfirmed) for the whole settle budget.
-    #[error("{source}; still unsettled after {waited:.1?} (SETTLE_TIMEOUT_SECS, capped by the Lambda deadline); the next trigger will look again")]
+    #[error("{source}; still unsettled after {waited:.1?} ({}); the next trigger will look again", if *.by_deadline {
+        format!("the Lambda deadline left no more time to wait: the function timeout should be at least SETTLE_TIMEOUT_SECS + {}s", TIMEOUT_RESERVE.as_secs())
+    } else {
+        "SETTLE_TIMEOUT_SECS".to_owned()
+    })]
     Unsettled {
         /// The last reason it was not settled.
         #[source]
         source: NotReady,
         /// How long we waited.
         waited: Duration,
+        /// Whether the wait was cut short by the Lambda deadline rather than by `SETTLE_TIMEOUT_SECS`.
+        by_deadline: bool,
     },
     /// The next step would not fit before the Lambda deadline, so it was not started.
     #[error("{source}; {}", if *.wrote { "the parameter was written before that" } else { "the parameter was not changed" })]
@@ -190,6 +196,14 @@ pub struct Reconciler {
     probe: Option<RoleProbe>,
     /// The AUTH token, read once from its parameter on the first probe that needs it.
     token: OnceCell<Option<Secret>>,
+}
+
+/// Until when a target may wait for its group to settle, and what set that limit.
+#[derive(Debug, Clone, Copy)]
+struct SettleUntil {
+    at: Instant,
+    /// The Lambda deadline (less the steps after the wait), not `SETTLE_TIMEOUT_SECS`.
+    by_deadline: bool,
 }
 
 /// What the first, batched look found for one target.
@@ -287,7 +301,14 @@ impl Reconciler {
     /// target on its own, concurrently, each cut short at the budget's stop.
     async fn reconcile(&self, targets: &[&Target], trigger: &Trigger, budget: Budget) -> Vec<TargetResult> {
         let first = self.first_look(targets, budget).await;
-        let settle_until = (Instant::now() + self.cfg.settle_timeout).min(budget.last_start_of(&AFTER_SETTLE));
+        let (by_settle, by_deadline) = (
+            Instant::now() + self.cfg.settle_timeout,
+            budget.last_start_of(&AFTER_SETTLE),
+        );
+        let settle_until = SettleUntil {
+            at: by_settle.min(by_deadline),
+            by_deadline: by_deadline < by_settle,
+        };
         join_all(targets.iter().zip(first).map(|(target, first)| async move {
             let progress = Mutex::new(Progress::default());
             let flow = self.target_flow(target, first, trigger, budget, settle_until, &progress);
@@ -371,7 +392,7 @@ impl Reconciler {
         first: FirstLook,
         trigger: &Trigger,
         budget: Budget,
-        settle_until: Instant,
+        settle_until: SettleUntil,
         progress: &Mutex<Progress>,
     ) -> TargetResult {
         let (mut view, mut fresh_param) = match first {
@@ -490,11 +511,11 @@ impl Reconciler {
         view: &mut ReplicationGroup,
         fresh_param: &mut Option<Result<Option<StoredParameter>, TargetError>>,
         confirmed: Option<&Pick>,
-        until: Instant,
+        until: SettleUntil,
         budget: Budget,
         wrote: bool,
     ) -> Result<Pick, TargetError> {
-        let settled = retry::until(until, "replication group to settle", async |attempt| {
+        let settled = retry::until(until.at, "replication group to settle", async |attempt| {
             if attempt > 0 {
                 *fresh_param = None;
                 if let Err(source) = budget.allows(&DESCRIBE) {
@@ -522,6 +543,7 @@ impl Reconciler {
             Err(gave_up) => Err(TargetError::Unsettled {
                 source: gave_up.last,
                 waited: gave_up.waited,
+                by_deadline: until.by_deadline,
             }),
         }
     }

@@ -97,10 +97,10 @@ pub fn classify(event: &Value) -> Result<Trigger, TriggerError> {
                 None => Scope::All,
                 Some(Value::String(id)) if !id.trim().is_empty() => Scope::Exactly(id.trim().to_ascii_lowercase()),
                 Some(other) => {
-                    return Err(TriggerError::Malformed {
-                        shape: "direct invocation",
-                        reason: format!("replication_group_id must be a non-empty string, got {other}"),
-                    })
+                    return Err(TriggerError::malformed(
+                        "direct invocation",
+                        format!("replication_group_id must be a non-empty string, got {other}"),
+                    ))
                 }
             };
             Ok(Trigger {
