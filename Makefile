@@ -50,6 +50,29 @@ test: venv redis lint lint-infra test-emulator ## Lint, then every test (unit, m
 test-emulator: venv ## Self-check of the emulator (tests/emulator/selftest.py); non-zero exit on any failure
 	$(PY) tests/emulator/selftest.py
 
+# ---- Coverage-guided fuzzing (not part of make test: it needs the nightly toolchain) -----------
+# Each target runs FUZZ_SECONDS, starting from the sample events in events/ (or fuzz/seeds/ for
+# the configuration targets) copied into fuzz/corpus/<target>/; libFuzzer keeps what it finds.
+FUZZ_SECONDS     ?= 60
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS     := reconciler_event rollback_event reconciler_config rollback_config
+
+.PHONY: fuzz
+fuzz: ## Fuzz event classification and configuration parsing of both functions, FUZZ_SECONDS each (nightly)
+	@cargo +nightly --version >/dev/null 2>&1 || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+	@for t in $(FUZZ_TARGETS); do mkdir -p fuzz/corpus/$$t; done
+	cp events/redis-reconciler/*.json fuzz/corpus/reconciler_event/
+	cp events/bluegreen-rollback/*.json fuzz/corpus/rollback_event/
+	cp fuzz/seeds/reconciler_config/* fuzz/corpus/reconciler_config/
+	cp fuzz/seeds/rollback_config/* fuzz/corpus/rollback_config/
+	@mkdir -p fuzz/logs; for t in $(FUZZ_TARGETS); do \
+	  echo "== $$t ($(FUZZ_SECONDS) s; log in fuzz/logs/$$t.log)"; \
+	  (cd fuzz && cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048) \
+	    > fuzz/logs/$$t.log 2>&1 || { tail -n 40 fuzz/logs/$$t.log; echo "FUZZ FAILED: $$t (crash input in fuzz/artifacts/$$t/)"; exit 1; }; \
+	  grep -E '^Done [0-9]+ runs' fuzz/logs/$$t.log; ls fuzz/corpus/$$t | wc -l | sed 's/^/  corpus files: /'; \
+	done
+
 .PHONY: demo
 demo: venv redis cargo-lambda ## The failover drill: real Redis dies, parameter moves, app recovers, green rolls back
 	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback

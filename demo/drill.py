@@ -212,6 +212,9 @@ class Drill:
             HOSTED_ZONE_ID=self.zone,
             RECORD_NAME=RECORD,
             ALARM_NAMES="app-green-5xx,app-green-health",
+            # cargo lambda watch invokes with the ARN "function-arn", which names no account; the
+            # sample alarm events are from this one.
+            LOCAL_ACCOUNT_ID="123456789012",
         )
         # Not a `with` block: the file is cargo lambda watch's stdout for as long as the watcher runs.
         self.watch_log = open(ROOT / "target" / "demo-lambdas.log", "w")  # noqa: SIM115

@@ -69,7 +69,7 @@ fn the_template_check_reads_the_functions_as_the_code_declares_them() {
             },
             "bluegreen-rollback": {
                 "variables": variables(bluegreen_rollback::config::VARIABLES),
-                "not_in_template": [],
+                "not_in_template": bluegreen_rollback::config::NOT_IN_TEMPLATE.iter().map(|v| v.name).collect::<Vec<_>>(),
                 "timeout": {
                     "wait_variable": bluegreen_rollback::config::SYNC_TIMEOUT.name,
                     "reserve_secs": bluegreen_rollback::handler::TIMEOUT_RESERVE.as_secs(),

@@ -359,7 +359,47 @@ async fn invalid_commands_and_events_are_rejected_before_any_call() {
     // and a scheduled event is not a trigger of this function
     let err = f.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
     assert!(err.to_string().contains("Scheduled Event"), "{err}");
+    // nor is a 6 MB command, which the error does not echo
+    let huge = json!({"action": "x".repeat(6 * 1024 * 1024)});
+    let err = f.handle(&huge, deadline(), Some(ACCOUNT)).await.unwrap_err();
+    assert!(
+        matches!(err, HandlerError::BadEvent(_)) && err.to_string().len() < 2_000,
+        "{}",
+        err.to_string().len()
+    );
     assert_eq!(bed.emu.operations().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_lambda_deadline_is_never_overrun() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    // GIVEN Route 53 answers nothing for 30 s and the invocation has 5 s left
+    bed.emu
+        .fault(json!({"service": "route53", "operation": "ListResourceRecordSets", "delay_ms": 30000}))
+        .await;
+    let started = std::time::Instant::now();
+    let err = bed
+        .rollback(bed.config())
+        .handle(
+            &event("bluegreen-rollback/alarm-action-metric-alarm.json"),
+            tokio::time::Instant::now() + std::time::Duration::from_secs(5),
+            Some(ACCOUNT),
+        )
+        .await
+        .unwrap_err();
+    // THEN it does not start a read that could outlast the deadline, and says so at once
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.to_string()
+            .contains("not enough time left before the Lambda deadline to read the weighted records")
+            && err.to_string().contains("no change was submitted"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

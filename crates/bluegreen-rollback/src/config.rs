@@ -53,6 +53,12 @@ pub const SYNC_TIMEOUT: Var = Var::with_default(
     "How long to wait for INSYNC (0 to 900), capped by the Lambda deadline.",
 );
 
+/// `LOCAL_ACCOUNT_ID`.
+pub const LOCAL_ACCOUNT: Var = Var::new(
+    "LOCAL_ACCOUNT_ID",
+    "Local runs only: the account whose alarms may roll back when the invoked function ARN names none (`cargo lambda watch` sends `function-arn`). In Lambda the ARN's account is used and this is ignored.",
+);
+
 /// Every variable the function reads, in the order the README lists them.
 pub const VARIABLES: &[Var] = &[
     ZONE,
@@ -65,7 +71,11 @@ pub const VARIABLES: &[Var] = &[
     DRY_RUN,
     WAIT,
     SYNC_TIMEOUT,
+    LOCAL_ACCOUNT,
 ];
+
+/// Variables the deploy template does not set: in Lambda the account comes from the ARN.
+pub const NOT_IN_TEMPLATE: &[Var] = &[LOCAL_ACCOUNT];
 
 /// Record types Route 53 can route by weight.
 const RECORD_TYPES: [&str; 11] = [
@@ -123,6 +133,8 @@ pub struct RollbackConfig {
     pub wait_for_sync: bool,
     /// How long to wait for INSYNC (capped by the invocation deadline).
     pub sync_timeout: Duration,
+    /// The account to assume when the invoked function ARN names none (local runtimes).
+    pub local_account: Option<String>,
 }
 
 impl RollbackConfig {
@@ -209,6 +221,17 @@ impl RollbackConfig {
             dry_run: env.flag(&DRY_RUN)?,
             wait_for_sync: env.flag(&WAIT)?,
             sync_timeout: env.seconds(&SYNC_TIMEOUT, 0..=900)?,
+            local_account: match env.get(&LOCAL_ACCOUNT) {
+                Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => Some(a),
+                Some(a) => {
+                    return Err(ConfigError::invalid(
+                        &LOCAL_ACCOUNT,
+                        &a,
+                        "expected a 12-digit AWS account id",
+                    ))
+                }
+                None => None,
+            },
         })
     }
 }
@@ -243,6 +266,7 @@ mod tests {
     const DRY_RUN: &str = super::DRY_RUN.name;
     const WAIT: &str = super::WAIT.name;
     const SYNC_TIMEOUT: &str = super::SYNC_TIMEOUT.name;
+    const LOCAL_ACCOUNT: &str = super::LOCAL_ACCOUNT.name;
 
     #[test]
     fn reads_exactly_the_declared_variables() {
@@ -281,6 +305,7 @@ mod tests {
                 dry_run: false,
                 wait_for_sync: true,
                 sync_timeout: Duration::from_secs(60),
+                local_account: None,
             }
         );
     }
@@ -312,11 +337,14 @@ mod tests {
             cfg.alarm_names,
             AlarmFilter::Named(vec!["app-green-5xx".into(), "app-green-health".into()])
         );
-        let mut any = REQUIRED.to_vec();
-        any.push((ALARMS, " * "));
-        assert_eq!(parse(&any).unwrap().alarm_names, AlarmFilter::Any);
         assert!(cfg.dry_run && !cfg.wait_for_sync);
         assert_eq!(cfg.sync_timeout, Duration::from_secs(5));
+        let mut any = REQUIRED.to_vec();
+        any.push((ALARMS, " * "));
+        any.push((LOCAL_ACCOUNT, "123456789012"));
+        let local = parse(&any).unwrap();
+        assert_eq!(local.alarm_names, AlarmFilter::Any);
+        assert_eq!(local.local_account.as_deref(), Some("123456789012"));
     }
 
     #[test]
@@ -353,6 +381,10 @@ mod tests {
             (
                 &[(ZONE, "Z1"), (NAME, "a.example.com"), (ALARMS, "*,app-green-5xx")],
                 ALARMS,
+            ),
+            (
+                &[(ZONE, "Z1"), (NAME, "a.example.com"), (LOCAL_ACCOUNT, "1234")],
+                LOCAL_ACCOUNT,
             ),
         ];
         for (pairs, var) in cases {

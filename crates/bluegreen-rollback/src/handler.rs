@@ -137,7 +137,12 @@ impl Rollback {
     /// The Lambda entry point: handles `event` within the invocation's deadline, for the
     /// account of the invoked function's ARN.
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Response, HandlerError> {
-        let account = account_of(&event.context.invoked_function_arn);
+        let arn = &event.context.invoked_function_arn;
+        let account = account_of(arn).or_else(|| {
+            let local = self.cfg.local_account.as_deref();
+            info!(invoked_function_arn = %arn, local_account = local, "the invoked ARN names no account (a local runtime); using LOCAL_ACCOUNT_ID");
+            local
+        });
         self.handle(
             &event.payload,
             deadline::from_epoch_millis(event.context.deadline),
@@ -354,6 +359,31 @@ impl Rollback {
                 Sync::Unknown
             }
             Err(_) => Sync::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_account_comes_from_a_function_arn_only() {
+        assert_eq!(
+            account_of("arn:aws:lambda:us-east-1:123456789012:function:bluegreen-rollback"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_of("arn:aws-cn:lambda:cn-north-1:123456789012:function:f:live"),
+            Some("123456789012")
+        );
+        for not_an_arn in [
+            "function-arn",
+            "",
+            "arn:aws:lambda:us-east-1::function:f",
+            "arn:aws:lambda:us-east-1:12345:function:f",
+        ] {
+            assert_eq!(account_of(not_an_arn), None, "{not_an_arn}");
         }
     }
 }

@@ -147,20 +147,7 @@ impl Route53 {
         target: Weights,
         comment: &str,
     ) -> Result<Submitted, ChangeError> {
-        let change = |action: ChangeAction, set: ResourceRecordSet| {
-            Change::builder()
-                .action(action)
-                .resource_record_set(set)
-                .build()
-                .map_err(|e| ChangeError::Failed(CallError::local("build change for zone", zone, e)))
-        };
-        let batch = ChangeBatch::builder()
-            .comment(comment)
-            .changes(change(ChangeAction::Delete, blue.0.clone())?)
-            .changes(change(ChangeAction::Create, blue.with_weight(target.blue))?)
-            .changes(change(ChangeAction::Delete, green.0.clone())?)
-            .changes(change(ChangeAction::Create, green.with_weight(target.green))?)
-            .build()
+        let batch = change_batch((blue, green), target, comment)
             .map_err(|e| ChangeError::Failed(CallError::local("build change batch for zone", zone, e)))?;
         // No SDK retry: a batch is submitted once; whatever went wrong, the caller reads the
         // pair again and plans again before anything is submitted a second time.
@@ -214,6 +201,25 @@ impl Route53 {
             .map_err(|e| CallError::new("get change", change_id, e))?;
         Ok(out.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
     }
+}
+
+/// The conditional batch that takes the pair as read to `target`: DELETE blue as read, CREATE
+/// it with its new weight, the same for green. It names no record but the two read.
+pub fn change_batch(
+    (blue, green): (&Record, &Record),
+    target: Weights,
+    comment: &str,
+) -> Result<ChangeBatch, aws_sdk_route53::error::BuildError> {
+    let change = |action: ChangeAction, set: ResourceRecordSet| {
+        Change::builder().action(action).resource_record_set(set).build()
+    };
+    ChangeBatch::builder()
+        .comment(comment)
+        .changes(change(ChangeAction::Delete, blue.0.clone())?)
+        .changes(change(ChangeAction::Create, blue.with_weight(target.blue))?)
+        .changes(change(ChangeAction::Delete, green.0.clone())?)
+        .changes(change(ChangeAction::Create, green.with_weight(target.green))?)
+        .build()
 }
 
 /// A change batch Route 53 accepted.
@@ -486,5 +492,48 @@ mod tests {
         let pair = client(&[&pages]).read_pair(&SPEC).await.unwrap();
         assert!(pair.green.is_none());
         assert_eq!(pages.num_calls(), 3, "stopped when x came back");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// The batch names the two records read and nothing else, deletes each exactly as
+        /// read, and creates it again changed in its weight only.
+        #[test]
+        fn the_batch_touches_only_the_pair_and_only_its_weights(
+            blue_ttl in 0i64..=86_400,
+            green_ttl in 0i64..=86_400,
+            blue_weight in 0i64..=255,
+            green_weight in 0i64..=255,
+            target_blue in 0i64..=255,
+            target_green in 0i64..=255,
+            ips in proptest::collection::vec("(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}", 1..4),
+        ) {
+            let mut blue = record("app.example.com.", "blue", blue_weight);
+            blue.ttl = Some(blue_ttl);
+            blue.resource_records = Some(ips.iter().map(|ip| ResourceRecord::builder().value(ip).build().unwrap()).collect());
+            let mut green = record("app.example.com.", "green", green_weight);
+            green.ttl = Some(green_ttl);
+            let target = Weights { blue: target_blue, green: target_green };
+            let batch = change_batch((&Record(blue.clone()), &Record(green.clone())), target, "c").unwrap();
+            let changes: Vec<(ChangeAction, ResourceRecordSet)> = batch
+                .changes()
+                .iter()
+                .map(|c| (c.action().clone(), c.resource_record_set().unwrap().clone()))
+                .collect();
+            let mut blue2 = blue.clone();
+            blue2.weight = Some(target_blue);
+            let mut green2 = green.clone();
+            green2.weight = Some(target_green);
+            proptest::prop_assert_eq!(
+                changes,
+                vec![
+                    (ChangeAction::Delete, blue),
+                    (ChangeAction::Create, blue2),
+                    (ChangeAction::Delete, green),
+                    (ChangeAction::Create, green2),
+                ]
+            );
+        }
     }
 }

@@ -432,15 +432,8 @@ impl Reconciler {
                 Some(Ok(stored)) => stored,
                 Some(Err(e)) => return fail(&previous, Some(&pick), e),
                 None => {
-                    if let Err(e) = budget.allows(&READ) {
-                        return fail(
-                            &previous,
-                            Some(&pick),
-                            TargetError::OutOfTime {
-                                source: e,
-                                wrote: writes > 0,
-                            },
-                        );
+                    if let Err(e) = allowed(budget, &READ, writes > 0) {
+                        return fail(&previous, Some(&pick), e);
                     }
                     match self.ssm.get_one(&target.parameter).await {
                         Ok(stored) => stored,
@@ -460,15 +453,8 @@ impl Reconciler {
                 let action = if writes > 0 { Action::Updated } else { decision.into() };
                 return TargetResult::done(target, shown_previous, &pick, action, secure);
             }
-            if let Err(e) = budget.allows(&WRITE) {
-                return fail(
-                    &previous,
-                    Some(&pick),
-                    TargetError::OutOfTime {
-                        source: e,
-                        wrote: writes > 0,
-                    },
-                );
+            if let Err(e) = allowed(budget, &WRITE, writes > 0) {
+                return fail(&previous, Some(&pick), e);
             }
             let text = description(target, &pick, self.cfg.endpoint_mode, trigger);
             set(progress, |p| p.writing = true);
@@ -518,8 +504,8 @@ impl Reconciler {
         let settled = retry::until(until.at, "replication group to settle", async |attempt| {
             if attempt > 0 {
                 *fresh_param = None;
-                if let Err(source) = budget.allows(&DESCRIBE) {
-                    return Look::Done(Err(TargetError::OutOfTime { source, wrote }));
+                if let Err(e) = allowed(budget, &DESCRIBE, wrote) {
+                    return Look::Done(Err(e));
                 }
                 match self.elasticache.describe(&view.id).await {
                     Ok(group) => *view = group,
@@ -557,9 +543,7 @@ impl Reconciler {
             return Ok(None);
         }
         let token = self.token(budget, wrote).await?;
-        if let Err(source) = budget.allows(&PROBE) {
-            return Err(TargetError::OutOfTime { source, wrote });
-        }
+        allowed(budget, &PROBE, wrote)?;
         Ok(probe.confirm_master(&pick.endpoint, token).await.err())
     }
 
@@ -568,9 +552,7 @@ impl Reconciler {
         if let Some(token) = self.token.get() {
             return Ok(token.as_ref());
         }
-        if let Err(source) = budget.allows(&READ) {
-            return Err(TargetError::OutOfTime { source, wrote });
-        }
+        allowed(budget, &READ, wrote)?;
         let token = self
             .token
             .get_or_try_init(|| async {
@@ -596,6 +578,14 @@ fn shared(e: &Arc<TargetError>) -> TargetError {
         },
         other => unreachable!("a batched step fails with describe, read or time errors, not {other}"),
     }
+}
+
+/// `Ok` when `step` fits in what is left of `budget`; else the error that says so, and whether
+/// this invocation had written the parameter.
+fn allowed(budget: Budget, step: &Step, wrote: bool) -> Result<(), TargetError> {
+    budget
+        .allows(step)
+        .map_err(|source| TargetError::OutOfTime { source, wrote })
 }
 
 fn set(progress: &Mutex<Progress>, change: impl FnOnce(&mut Progress)) {

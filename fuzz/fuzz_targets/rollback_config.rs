@@ -1,0 +1,16 @@
+//! Any environment (lines of NAME=value) for bluegreen-rollback: the configuration is accepted
+//! or refused with an error naming a variable it reads, never a panic.
+#![no_main]
+
+use bluegreen_rollback::config::{RollbackConfig, VARIABLES};
+use failover_core::env::Env;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let pairs: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let env = Env::from_pairs(&pairs);
+    if let Err(e) = RollbackConfig::from(&env) {
+        assert!(VARIABLES.iter().any(|v| v.name == e.var()), "{e}");
+    };
+});
