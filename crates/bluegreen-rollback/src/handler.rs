@@ -200,8 +200,8 @@ impl Rollback {
         // The pair of the last rejected change: rejected again as read, the batch is invalid in
         // itself, not a conflict.
         let mut rejected: Option<Pair> = None;
-        // Submissions that may or may not have been applied, in a row: bounded like the SDK's
-        // own retries, since each is followed by a read that tells.
+        // Submissions of this invocation that may or may not have been applied: bounded like the
+        // SDK's own retries, since each is followed by a read that tells.
         let mut unsure = 0;
         let outcome = retry::until(until, "the weighted records to be changed", async |_| {
             if let Err(e) = budget.allows(&READ_PAIR) {
@@ -239,6 +239,8 @@ impl Rollback {
                     let mut response = Response::planned(&p);
                     response.change_id = Some(submitted.id.clone());
                     response.sync = Some(if submitted.insync { Sync::Insync } else { Sync::Pending });
+                    // From here on the change is done, whatever the deadline does.
+                    *accepted.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.clone());
                     Look::Done(Ok((response, before, p)))
                 }
                 Err(ChangeError::Conflict(e)) if rejected.as_ref() == Some(&pair) => {
@@ -273,20 +275,19 @@ impl Rollback {
             }
         };
         if let Some(id) = response.change_id.clone() {
-            *accepted.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.clone());
             if cfg.wait_for_sync && response.sync != Some(Sync::Insync) {
                 response.sync = Some(self.wait_insync(&id, budget).await);
             }
         }
         info!(
             intent = ?wanted,
-            action = ?response.action,
+            action = response.action.as_str(),
             previous_blue = before.blue,
             previous_green = before.green,
             blue = p.after.blue,
             green = p.after.green,
             change_id = response.change_id.as_deref(),
-            sync = ?response.sync,
+            sync = response.sync.map(Sync::as_str),
             reason = response.reason.as_deref(),
             "blue/green decision"
         );

@@ -120,6 +120,21 @@ pub enum Outcome {
     WouldShift,
 }
 
+impl Outcome {
+    /// The spelling the response uses, e.g. `rolled-back`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RolledBack => "rolled-back",
+            Self::AlreadyRolledBack => "already-rolled-back",
+            Self::Ignored => "ignored",
+            Self::Shifted => "shifted",
+            Self::Status => "status",
+            Self::WouldRollBack => "would-roll-back",
+            Self::WouldShift => "would-shift",
+        }
+    }
+}
+
 /// What to do about the pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -146,6 +161,17 @@ pub enum Sync {
     Pending,
     /// Accepted, but asking `GetChange` failed or ran out of time.
     Unknown,
+}
+
+impl Sync {
+    /// The spelling the response uses, e.g. `INSYNC`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Insync => "INSYNC",
+            Self::Pending => "PENDING",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
 }
 
 /// The JSON response.
@@ -465,6 +491,24 @@ mod tests {
             (p.outcome, p.write, p.reason.as_deref()),
             (Outcome::Ignored, None, Some("r"))
         );
+    }
+
+    #[test]
+    fn log_spellings_are_the_response_spellings() {
+        for o in [
+            Outcome::RolledBack,
+            Outcome::AlreadyRolledBack,
+            Outcome::Ignored,
+            Outcome::Shifted,
+            Outcome::Status,
+            Outcome::WouldRollBack,
+            Outcome::WouldShift,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        for s in [Sync::Insync, Sync::Pending, Sync::Unknown] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 
     #[test]

@@ -331,11 +331,8 @@ impl Reconciler {
             let e = Arc::new(e);
             targets.iter().map(|_| FirstLook::Failed(shared(&e))).collect()
         };
-        if let Err(e) = budget.allows(&DESCRIBE) {
-            return failed_all(TargetError::OutOfTime {
-                source: e,
-                wrote: false,
-            });
+        if let Err(e) = allowed(budget, &DESCRIBE, false) {
+            return failed_all(e);
         }
         let ids: Vec<&str> = targets.iter().map(|t| t.replication_group_id.as_str()).collect();
         let mut groups = match self.elasticache.describe_many(&ids).await {
@@ -353,11 +350,8 @@ impl Reconciler {
             .collect();
         let read = if ready.is_empty() {
             None
-        } else if let Err(e) = budget.allows(&READ) {
-            Some(Err(Arc::new(TargetError::OutOfTime {
-                source: e,
-                wrote: false,
-            })))
+        } else if let Err(e) = allowed(budget, &READ, false) {
+            Some(Err(Arc::new(e)))
         } else {
             Some(
                 self.ssm
