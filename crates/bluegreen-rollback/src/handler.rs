@@ -17,7 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use failover_core::deadline::{Budget, OutOfTime};
-use failover_core::envelope::TriggerError;
+use failover_core::envelope::{arn_account, TriggerError};
 use failover_core::retry::{self, Look};
 use failover_core::sdk::CallError;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -41,15 +41,6 @@ pub const GET_CHANGE: Step = Step::new("ask whether the change is INSYNC", sdk::
 /// derives its rule from this value.
 pub const TIMEOUT_RESERVE: Duration =
     deadline::worst_case(&[READ_PAIR, CHANGE, GET_CHANGE]).saturating_add(deadline::RESPONSE_MARGIN);
-
-/// The account of a function ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`).
-pub fn account_of(function_arn: &str) -> Option<&str> {
-    let mut parts = function_arn.split(':');
-    (parts.next() == Some("arn")).then_some(())?;
-    parts
-        .nth(3)
-        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-}
 
 /// Why an invocation failed. Nothing is written in any of these cases: a Route 53 change batch
 /// is atomic, so a failed change leaves both records as they were.
@@ -138,7 +129,7 @@ impl Rollback {
     /// account of the invoked function's ARN.
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Response, HandlerError> {
         let arn = &event.context.invoked_function_arn;
-        let account = account_of(arn).or_else(|| {
+        let account = arn_account(arn).or_else(|| {
             let local = self.cfg.local_account.as_deref();
             info!(invoked_function_arn = %arn, local_account = local, "the invoked ARN names no account (a local runtime); using LOCAL_ACCOUNT_ID");
             local
@@ -360,31 +351,6 @@ impl Rollback {
                 Sync::Unknown
             }
             Err(_) => Sync::Pending,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_account_comes_from_a_function_arn_only() {
-        assert_eq!(
-            account_of("arn:aws:lambda:us-east-1:123456789012:function:bluegreen-rollback"),
-            Some("123456789012")
-        );
-        assert_eq!(
-            account_of("arn:aws-cn:lambda:cn-north-1:123456789012:function:f:live"),
-            Some("123456789012")
-        );
-        for not_an_arn in [
-            "function-arn",
-            "",
-            "arn:aws:lambda:us-east-1::function:f",
-            "arn:aws:lambda:us-east-1:12345:function:f",
-        ] {
-            assert_eq!(account_of(not_an_arn), None, "{not_an_arn}");
         }
     }
 }

@@ -461,7 +461,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, ChangeError::Failed(ref e) if e.is("AccessDenied")),
+            matches!(err, ChangeError::Failed(ref e) if e.code.as_deref() == Some("AccessDenied")),
             "{err}"
         );
     }

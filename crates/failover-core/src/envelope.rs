@@ -67,11 +67,14 @@ pub struct AlarmChange {
     pub actions_suppressed_by: Option<String>,
 }
 
-/// The account of an ARN (`arn:partition:service:region:account:...`).
-fn arn_account(arn: &str) -> Option<&str> {
+/// The account of an ARN (`arn:partition:service:region:account:...`): twelve digits, or
+/// `None` for anything else (`cargo lambda watch` passes `function-arn` as a function ARN).
+pub fn arn_account(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
     (parts.next()? == "arn").then_some(())?;
-    parts.nth(3).filter(|a| !a.is_empty())
+    parts
+        .nth(3)
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The accounts named by an explicit account field and by ARNs, sorted, without repeats.
@@ -527,5 +530,25 @@ mod tests {
     fn plain_objects_are_direct_invocations() {
         let env = parse_envelope(&json!({"replication_group_id": "orders"}), ACCEPTED).unwrap();
         assert!(matches!(env, Envelope::Direct(m) if m["replication_group_id"] == "orders"));
+    }
+
+    #[test]
+    fn an_arn_names_its_account_only_as_twelve_digits() {
+        assert_eq!(
+            arn_account("arn:aws:lambda:us-east-1:123456789012:function:bluegreen-rollback"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            arn_account("arn:aws-cn:lambda:cn-north-1:123456789012:function:f:live"),
+            Some("123456789012")
+        );
+        for not_an_arn in [
+            "function-arn",
+            "",
+            "arn:aws:lambda:us-east-1::function:f",
+            "arn:aws:lambda:us-east-1:12345:function:f",
+        ] {
+            assert_eq!(arn_account(not_an_arn), None, "{not_an_arn}");
+        }
     }
 }

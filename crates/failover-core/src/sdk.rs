@@ -119,11 +119,6 @@ impl CallError {
             source: Box::new(err),
         }
     }
-
-    /// True when the service answered with error code `code`.
-    pub fn is(&self, code: &str) -> bool {
-        self.code.as_deref() == Some(code)
-    }
 }
 
 /// One line for an operator: `Code: message (request id)` for a service error; for a failure to

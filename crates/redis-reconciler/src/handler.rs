@@ -82,6 +82,9 @@ pub enum TargetError {
         /// The failed call.
         source: CallError,
     },
+    /// A call made once for several targets (the first describe or read) failed.
+    #[error(transparent)]
+    Batch(Arc<TargetError>),
     /// `VERIFY_ROLE` could not read its AUTH token.
     #[error(transparent)]
     Token(Arc<CallError>),
@@ -196,6 +199,24 @@ pub struct Reconciler {
     probe: Option<RoleProbe>,
     /// The AUTH token, read once from its parameter on the first probe that needs it.
     token: OnceCell<Option<Secret>>,
+}
+
+/// The parameter as a target's flow first read it, as the response reports it: its value as
+/// [`shown`] (`None` when it did not exist) and whether it is a SecureString, whose values are
+/// never shown.
+#[derive(Debug, Clone, Default)]
+struct Before {
+    value: Option<String>,
+    secure: bool,
+}
+
+impl Before {
+    fn of(stored: Option<&StoredParameter>) -> Self {
+        Self {
+            value: stored.map(|p| shown(&p.value, p.is_secure())),
+            secure: stored.is_some_and(StoredParameter::is_secure),
+        }
+    }
 }
 
 /// Until when a target may wait for its group to settle, and what set that limit.
@@ -329,7 +350,10 @@ impl Reconciler {
     async fn first_look(&self, targets: &[&Target], budget: Budget) -> Vec<FirstLook> {
         let failed_all = |e: TargetError| -> Vec<FirstLook> {
             let e = Arc::new(e);
-            targets.iter().map(|_| FirstLook::Failed(shared(&e))).collect()
+            targets
+                .iter()
+                .map(|_| FirstLook::Failed(TargetError::Batch(Arc::clone(&e))))
+                .collect()
         };
         if let Err(e) = allowed(budget, &DESCRIBE, false) {
             return failed_all(e);
@@ -370,7 +394,7 @@ impl Reconciler {
                 };
                 let param = ready.contains(&t.parameter.as_str()).then(|| match &read {
                     Some(Ok(found)) => Ok(found.get(&t.parameter).cloned()),
-                    Some(Err(e)) => Err(shared(e)),
+                    Some(Err(e)) => Err(TargetError::Batch(Arc::clone(e))),
                     None => unreachable!("a ready target was read"),
                 });
                 FirstLook::Described(group, param)
@@ -394,12 +418,15 @@ impl Reconciler {
             FirstLook::Failed(e) => return TargetResult::failed(target, None, None, e.to_string()),
         };
         // The parameter as first read: what the response reports as `previous`.
-        let mut previous: Option<Option<StoredParameter>> = None;
+        let mut before: Option<Before> = None;
         let mut written: Option<Pick> = None;
         let mut writes = 0;
-        let fail = |previous: &Option<Option<StoredParameter>>, pick: Option<&Pick>, e: TargetError| {
-            let shown_previous = previous.clone().flatten().map(|p| shown(&p.value, p.is_secure()));
-            TargetResult::failed(target, shown_previous, pick, e.to_string())
+        let fail = |before: &Option<Before>, pick: Option<&Pick>, e: TargetError| {
+            let previous = before.as_ref().and_then(|b| b.value.clone());
+            TargetResult::failed(target, previous, pick, e.to_string())
+        };
+        let done = |before: &Before, pick: &Pick, action: Action| {
+            TargetResult::done(target, before.value.clone(), pick, action, before.secure)
         };
         loop {
             let pick = match self
@@ -414,30 +441,26 @@ impl Reconciler {
                 .await
             {
                 Ok(pick) => pick,
-                Err(e) => return fail(&previous, written.as_ref(), e),
+                Err(e) => return fail(&before, written.as_ref(), e),
             };
-            let secure = previous.clone().flatten().is_some_and(|p| p.is_secure());
             if written.as_ref() == Some(&pick) {
                 // A describe made after the write still names the node we wrote.
-                let shown_previous = previous.flatten().map(|p| shown(&p.value, p.is_secure()));
-                return TargetResult::done(target, shown_previous, &pick, Action::Updated, secure);
+                return done(&before.unwrap_or_default(), &pick, Action::Updated);
             }
             let stored = match fresh_param.take() {
                 Some(Ok(stored)) => stored,
-                Some(Err(e)) => return fail(&previous, Some(&pick), e),
+                Some(Err(e)) => return fail(&before, Some(&pick), e),
                 None => {
                     if let Err(e) = allowed(budget, &READ, writes > 0) {
-                        return fail(&previous, Some(&pick), e);
+                        return fail(&before, Some(&pick), e);
                     }
                     match self.ssm.get_one(&target.parameter).await {
                         Ok(stored) => stored,
-                        Err(e) => return fail(&previous, Some(&pick), TargetError::Read(Arc::new(e))),
+                        Err(e) => return fail(&before, Some(&pick), TargetError::Read(Arc::new(e))),
                     }
                 }
             };
-            let previous_now = previous.get_or_insert_with(|| stored.clone()).clone();
-            let secure = secure || stored.as_ref().is_some_and(StoredParameter::is_secure);
-            let shown_previous = previous_now.map(|p| shown(&p.value, p.is_secure()));
+            let first = before.get_or_insert_with(|| Before::of(stored.as_ref())).clone();
             let wanted = pick.endpoint.to_string();
             let decision = decide(stored.as_ref().map(|p| p.value.as_str()), &wanted, self.cfg.dry_run);
             if decision != Decision::Write || writes >= MAX_WRITES {
@@ -445,10 +468,10 @@ impl Reconciler {
                     warn!(parameter = %target.parameter, writes, "the primary kept moving while we wrote; leaving it to the next trigger");
                 }
                 let action = if writes > 0 { Action::Updated } else { decision.into() };
-                return TargetResult::done(target, shown_previous, &pick, action, secure);
+                return done(&first, &pick, action);
             }
             if let Err(e) = allowed(budget, &WRITE, writes > 0) {
-                return fail(&previous, Some(&pick), e);
+                return fail(&before, Some(&pick), e);
             }
             let text = description(target, &pick, self.cfg.endpoint_mode, trigger);
             set(progress, |p| p.writing = true);
@@ -456,7 +479,7 @@ impl Reconciler {
             set(progress, |p| p.writing = false);
             let version = match put {
                 Ok(version) => version,
-                Err(source) => return fail(&previous, Some(&pick), TargetError::Write { source }),
+                Err(source) => return fail(&before, Some(&pick), TargetError::Write { source }),
             };
             set(progress, |p| p.wrote = true);
             writes += 1;
@@ -470,13 +493,13 @@ impl Reconciler {
             // Check the write: a describe made after it must still name the same node.
             if let Err(e) = budget.allows(&DESCRIBE) {
                 warn!(parameter = %target.parameter, error = %e, "written, but not described again after the write");
-                return TargetResult::done(target, shown_previous, &pick, Action::Updated, secure);
+                return done(&first, &pick, Action::Updated);
             }
             match self.elasticache.describe(&target.replication_group_id).await {
                 Ok(group) => view = group,
                 Err(e) => {
                     warn!(parameter = %target.parameter, error = %e, "written, but the describe that checks the write failed");
-                    return TargetResult::done(target, shown_previous, &pick, Action::Updated, secure);
+                    return done(&first, &pick, Action::Updated);
                 }
             }
         }
@@ -558,19 +581,6 @@ impl Reconciler {
             .await
             .map_err(|e| TargetError::Token(Arc::new(e)))?;
         Ok(token.as_ref())
-    }
-}
-
-/// The same error for several targets (one failed batch call).
-fn shared(e: &Arc<TargetError>) -> TargetError {
-    match &**e {
-        TargetError::Describe(d) => TargetError::Describe(Arc::clone(d)),
-        TargetError::Read(r) => TargetError::Read(Arc::clone(r)),
-        TargetError::OutOfTime { source, wrote } => TargetError::OutOfTime {
-            source: source.clone(),
-            wrote: *wrote,
-        },
-        other => unreachable!("a batched step fails with describe, read or time errors, not {other}"),
     }
 }
 
