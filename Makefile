@@ -28,7 +28,7 @@ venv: $(VENV_STAMP) ## Python venv with the pinned emulator (moto)
 fmt: ## Format the code
 	cargo fmt --all
 
-PY_SOURCES := demo infra tests/emulator
+PY_SOURCES := demo infra tests/emulator tests/local_loop.py
 
 .PHONY: lint
 lint: $(INFRA_STAMP) ## rustfmt check, clippy -D warnings, ruff check and ruff format --check (ruff.toml)
@@ -43,8 +43,9 @@ redis: ## Install Debian's redis-server if missing
 	@command -v redis-server >/dev/null || { apt-get update && apt-get install -y redis-server; }
 
 .PHONY: test
-test: venv redis lint lint-infra test-emulator ## Lint, then every test (unit, mocks, emulator integration)
+test: venv redis cargo-lambda lint lint-infra test-emulator ## Lint, then every test (unit, mocks, emulator integration, the local loop)
 	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_REQUIRE_REDIS=1 FAILOVER_EMULATOR_PYTHON=$(CURDIR)/$(PY) cargo test --workspace --locked
+	$(PY) tests/local_loop.py
 
 .PHONY: test-emulator
 test-emulator: venv ## Self-check of the emulator (tests/emulator/selftest.py); non-zero exit on any failure
@@ -99,31 +100,57 @@ $(VENV)/bin/cargo-lambda: $(VENV_STAMP)
 .PHONY: cargo-lambda
 cargo-lambda: $(VENV)/bin/cargo-lambda ## cargo-lambda from PyPI, into the venv
 
-# ---- Run redis-reconciler by hand against the emulator -------------------------------------
-# Three terminals:  make emulator  |  make seed-emulator && make watch-reconciler  |  make invoke-reconciler
+# ---- Run both functions by hand against the emulator (README.md, "Run the functions locally") -------
+# Three terminals:  make emulator  |  make seed-emulator && make watch  |  make invoke FUNCTION=... EVENT=...
 # Everything listens on and talks to 127.0.0.1 only; the SDK gets dummy credentials.
+# events/local.env holds the functions' configuration for these runs, once: make reads it here (a
+# variable given on the command line wins), tests/local_loop.py reads it too.
+include events/local.env
+LOCAL_VARS    := $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' events/local.env)
 EMULATOR_URL  ?= http://127.0.0.1:5005
-REDIS_TARGETS ?= orders=/app/orders/redis,sessions=/app/sessions/redis
-EVENT         ?= events/redis-reconciler/eventbridge-scheduled.json
 LAMBDA_PORT   ?= 9000
+LOCAL_DIR     := target/local
+# Written by make seed-emulator: the emulator's hosted zone for app.example.com.
+ZONE_ID_FILE  := $(LOCAL_DIR)/hosted-zone-id
+HOSTED_ZONE_ID ?= $(shell cat $(ZONE_ID_FILE) 2>/dev/null)
+FUNCTIONS     := redis-reconciler bluegreen-rollback
+FUNCTION      ?= redis-reconciler
+EVENT_redis-reconciler   := events/redis-reconciler/eventbridge-scheduled.json
+EVENT_bluegreen-rollback := events/bluegreen-rollback/command-status.json
+EVENT         ?= $(EVENT_$(FUNCTION))
 CARGO_LAMBDA  := $(VENV)/bin/cargo-lambda
+AWS_LOCAL_ENV := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ENDPOINT_URL='$(EMULATOR_URL)' AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true \
+  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
 .PHONY: seed-emulator
-seed-emulator: venv ## Create groups orders, sessions in the emulator (FAILOVER=orders: fail one over; SHOW="/app/orders/redis ...": print parameters)
-	$(PY) tests/emulator/seed.py --endpoint-url $(EMULATOR_URL) $(if $(FAILOVER),--failover $(FAILOVER)) $(if $(SHOW),--show $(SHOW))
+seed-emulator: venv ## Groups orders, sessions and a hosted zone with app.example.com blue/green (STATE=published, FAILOVER=orders, WEIGHTS=75/25, SHOW="/app/orders/redis ...")
+	@mkdir -p $(LOCAL_DIR)
+	$(PY) tests/emulator/seed.py --endpoint-url $(EMULATOR_URL) --zone-id-file $(ZONE_ID_FILE) \
+	  $(if $(STATE),--state $(STATE)) $(if $(FAILOVER),--failover $(FAILOVER)) \
+	  $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(SHOW),--show $(SHOW))
 
-.PHONY: watch-reconciler
-watch-reconciler: cargo-lambda ## cargo lambda watch on 127.0.0.1:9000 (LAMBDA_PORT), AWS SDK pointed at the emulator (EMULATOR_URL, REDIS_TARGETS)
-	env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
-	  AWS_ENDPOINT_URL='$(EMULATOR_URL)' AWS_REGION=us-east-1 \
-	  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-	  AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-	  REDIS_TARGETS='$(REDIS_TARGETS)' \
+.PHONY: watch
+watch: cargo-lambda ## Build, then serve both functions with cargo lambda watch on 127.0.0.1:$(LAMBDA_PORT), SDK pointed at the emulator (settings: events/local.env)
+	@test -n '$(HOSTED_ZONE_ID)' || echo "note: HOSTED_ZONE_ID is unset (run make seed-emulator first, or pass HOSTED_ZONE_ID=...); bluegreen-rollback will answer every invoke with that configuration error"
+	@echo "== building both functions as cargo lambda watch runs them (dev profile), so the first invoke does not wait for a compile"
+	cargo build --locked --bin redis-reconciler
+	cargo build --locked --bin bluegreen-rollback
+	@echo "== serving redis-reconciler and bluegreen-rollback on 127.0.0.1:$(LAMBDA_PORT) (Ctrl-C stops); AWS calls go to $(EMULATOR_URL)"
+	@echo "   HOSTED_ZONE_ID=$(HOSTED_ZONE_ID) $(foreach v,$(LOCAL_VARS),$(v)=$($(v)))"
+	$(AWS_LOCAL_ENV) HOSTED_ZONE_ID='$(HOSTED_ZONE_ID)' $(foreach v,$(LOCAL_VARS),$(v)='$($(v))') \
 	  $(CARGO_LAMBDA) lambda watch --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT)
 
-.PHONY: invoke-reconciler
-invoke-reconciler: cargo-lambda ## Send EVENT (default: the EventBridge schedule) to the watched redis-reconciler
-	$(CARGO_LAMBDA) lambda invoke redis-reconciler --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) --data-file $(EVENT)
+.PHONY: invoke
+invoke: cargo-lambda ## Send EVENT (a file) to FUNCTION (redis-reconciler or bluegreen-rollback) served by make watch
+	@case ' $(FUNCTIONS) ' in *' $(FUNCTION) '*) ;; *) echo "FUNCTION=$(FUNCTION): expected one of: $(FUNCTIONS)"; exit 2;; esac
+	@test -f '$(EVENT)' || { echo "EVENT=$(EVENT): no such file (the samples are in events/$(FUNCTION)/)"; exit 2; }
+	@(exec 3<>/dev/tcp/127.0.0.1/$(LAMBDA_PORT)) 2>/dev/null || { echo "nothing listens on 127.0.0.1:$(LAMBDA_PORT): start make watch first"; exit 2; }
+	$(CARGO_LAMBDA) lambda invoke $(FUNCTION) --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT) --data-file $(EVENT)
+
+.PHONY: test-local-loop
+test-local-loop: venv cargo-lambda ## Run README.md's local commands as printed, and every sample event against events/README.md
+	$(PY) tests/local_loop.py
 
 # ---- Infrastructure: infra/template.yaml (AWS SAM) -------------------------------------------------
 # (INFRA_VENV, the linters' venv, is defined at the top: `lint` needs it too.)
@@ -141,10 +168,35 @@ $(INFRA_STAMP): infra/requirements.txt
 .PHONY: infra-venv
 infra-venv: $(INFRA_STAMP) ## Venv with the pinned linters (infra/requirements.txt: cfn-lint, checkov, ruff)
 
+# The AWS SAM CLI, pinned in infra/sam-requirements.txt, in a venv of its own: its boto3 and cfn-lint pins
+# clash with checkov's. SAM_QUIET keeps it off the network where nothing needs the network: no telemetry,
+# and a state directory of its own (SAM_APP_DIR, read through __SAM_CLI_APP_DIR instead of ~/.aws-sam)
+# whose last version check is dated 2100; otherwise validate and build ask PyPI for a newer release
+# once a week. SAM_VALIDATE also gives dummy credentials: `sam validate` needs none, but a region.
+SAM_VENV     := infra/.sam-venv
+SAM_STAMP    := $(SAM_VENV)/.installed
+SAM_APP_DIR  := $(SAM_VENV)/state
+SAM_QUIET    := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR='$(CURDIR)/$(SAM_APP_DIR)'
+SAM_VALIDATE := env -u AWS_PROFILE -u AWS_SESSION_TOKEN $(SAM_QUIET) AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy \
+  $(SAM_VENV)/bin/sam validate --region us-east-1 -t $(TEMPLATE)
+
+$(SAM_STAMP): infra/sam-requirements.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r infra/sam-requirements.txt
+	mkdir -p $(SAM_APP_DIR)
+	echo '{"lastVersionCheck": 4102444800.0, "telemetryEnabled": false}' > $(SAM_APP_DIR)/metadata.json
+	touch $@
+
+.PHONY: sam-venv
+sam-venv: $(SAM_STAMP) ## Venv with the pinned AWS SAM CLI (infra/sam-requirements.txt) for lint-infra, sam-build and deploy
+
 .PHONY: lint-infra
-lint-infra: $(INFRA_STAMP) ## cfn-lint (no errors or warnings), checkov, and infra/check_template.py (and its self-test) on the SAM template
+lint-infra: $(INFRA_STAMP) $(SAM_STAMP) ## cfn-lint (no errors or warnings), checkov, sam validate (with and without --lint), and infra/check_template.py (and its self-test) on the SAM template
 	$(INFRA_VENV)/bin/cfn-lint $(TEMPLATE)
 	env $(CHECKOV_OFFLINE) $(INFRA_VENV)/bin/checkov --quiet --compact --framework cloudformation --skip-download -f $(TEMPLATE)
+	$(SAM_VALIDATE)
+	$(SAM_VALIDATE) --lint
 	$(INFRA_VENV)/bin/python infra/check_template.py
 	$(INFRA_VENV)/bin/python infra/check_template.py --self-test
 
@@ -156,8 +208,16 @@ PACKAGE_TARGET_DIR ?= target/package
 PACKAGE_DIR        ?= $(PACKAGE_TARGET_DIR)/lambda
 RUST_TARGET_arm64  := aarch64-unknown-linux-gnu
 RUST_TARGET_x86_64 := x86_64-unknown-linux-gnu
-SAM                ?= sam
+SAM                ?= $(CURDIR)/$(SAM_VENV)/bin/sam
 SAM_DEPLOY_FLAGS   ?= --guided
+SAM_BUILD_FLAGS    ?=
+# sam build runs `cargo lambda build` in each function's crate directory, one function after the other;
+# both share this target directory (its own, like make package's, so it neither waits on nor disturbs
+# cargo test in target/).
+SAM_TARGET_DIR     ?= target/sam
+# sam build compiles for the template's Architectures (arm64 in both functions; LAMBDA_ARCH does not
+# apply to it): read here only to add the matching Rust target.
+SAM_ARCH            = $(shell sed -n 's/^ *Architectures: *\[ *\([a-z0-9_]*\) *\] *$$/\1/p' $(TEMPLATE) | sort -u)
 
 .PHONY: package
 package: cargo-lambda ## Deployable zips of both functions for arm64 (LAMBDA_ARCH): target/package/lambda/<function>/bootstrap.zip
@@ -168,12 +228,15 @@ package: cargo-lambda ## Deployable zips of both functions for arm64 (LAMBDA_ARC
 	  --package redis-reconciler --package bluegreen-rollback --lambda-dir '$(PACKAGE_DIR)'
 	@ls -l $(PACKAGE_DIR)/redis-reconciler/bootstrap.zip $(PACKAGE_DIR)/bluegreen-rollback/bootstrap.zip
 
+.PHONY: sam-build
+sam-build: cargo-lambda $(if $(filter $(CURDIR)/$(SAM_VENV)/bin/sam,$(SAM)),$(SAM_STAMP)) ## sam build in infra/, as make deploy runs it: both functions for the template's architecture into infra/.aws-sam/build (slow, not in make test)
+	@command -v '$(SAM)' >/dev/null 2>&1 || { echo "SAM='$(SAM)' is not an executable; leave SAM unset for the pinned infra/.sam-venv/bin/sam"; exit 1; }
+	@test -n '$(RUST_TARGET_$(SAM_ARCH))' || { echo "$(TEMPLATE): expected one Architectures value, arm64 or x86_64, for both functions; found '$(SAM_ARCH)'"; exit 1; }
+	rustup target list --installed | grep -qx '$(RUST_TARGET_$(SAM_ARCH))' || rustup target add '$(RUST_TARGET_$(SAM_ARCH))'
+	cd infra && env $(SAM_QUIET) SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 CARGO_TARGET_DIR='$(CURDIR)/$(SAM_TARGET_DIR)' \
+	  PATH='$(CURDIR)/$(VENV)/bin':"$$PATH" '$(SAM)' build $(SAM_BUILD_FLAGS)
+	@ls -l infra/.aws-sam/build/RedisReconcilerFunction/bootstrap infra/.aws-sam/build/BluegreenRollbackFunction/bootstrap
+
 .PHONY: deploy
-deploy: cargo-lambda ## sam build && sam deploy --guided from infra/ (needs AWS credentials and the SAM CLI: pip install aws-sam-cli)
-	@command -v $(SAM) >/dev/null 2>&1 || { \
-	  echo "The AWS SAM CLI ('$(SAM)') is not installed. It is on PyPI as aws-sam-cli, e.g.:"; \
-	  echo "  python3 -m venv ~/.venvs/sam && ~/.venvs/sam/bin/pip install aws-sam-cli"; \
-	  echo "  make deploy SAM=~/.venvs/sam/bin/sam"; \
-	  exit 1; }
-	cd infra && SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 PATH='$(CURDIR)/$(VENV)/bin':"$$PATH" $(SAM) build
-	cd infra && $(SAM) deploy $(SAM_DEPLOY_FLAGS)
+deploy: sam-build ## make sam-build, then sam deploy --guided from infra/ (needs AWS credentials; SAM_DEPLOY_FLAGS)
+	cd infra && '$(SAM)' deploy $(SAM_DEPLOY_FLAGS)

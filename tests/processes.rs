@@ -266,3 +266,124 @@ async fn verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it() {
         assert!(!logs.contains(secret), "{secret} appears in the logs:\n{logs}");
     }
 }
+
+/// A port on 127.0.0.1 that nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_configuration_error_answers_the_invoke_at_once_with_its_message() {
+    for format in ["JSON", "Text"] {
+        let api = RuntimeApi::start().await;
+        // GIVEN a rollback function whose hosted zone is not configured
+        let env = [
+            ("RECORD_NAME", "app.example.com"),
+            ("ALARM_NAMES", "app-green-5xx"),
+            ("AWS_LAMBDA_LOG_FORMAT", format),
+        ];
+        let mut sandbox = FunctionProcess::start(
+            Path::new(ROLLBACK),
+            "bluegreen-rollback",
+            &api,
+            "http://127.0.0.1:1",
+            &env,
+        );
+        // WHEN it is invoked, twice
+        for _ in 0..2 {
+            let outcome = tokio::time::timeout(
+                Duration::from_secs(1),
+                api.invoke(
+                    "bluegreen-rollback",
+                    event("bluegreen-rollback/command-status.json"),
+                    TIMEOUT,
+                ),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{format}: no answer within 1 s; the sandbox printed:\n{}",
+                    sandbox.output()
+                )
+            });
+            // THEN each invoke fails with the configuration error's own text and a stable type
+            let (error_type, message) = outcome.error();
+            assert_eq!(error_type, "ConfigError");
+            assert!(
+                message.starts_with("HOSTED_ZONE_ID is not set: set it to the id of the hosted zone"),
+                "{message}"
+            );
+        }
+        // AND the init error went to the Runtime API's init/error endpoint
+        let reported = api.init_errors();
+        assert_eq!(reported.len(), 1, "{reported:?}");
+        assert_eq!(reported[0]["errorType"], "ConfigError");
+        assert!(reported[0]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("HOSTED_ZONE_ID is not set: "));
+        // AND the log says it in the requested format, never as a Rust Debug dump
+        let out = sandbox.output();
+        let logged: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("HOSTED_ZONE_ID is not set"))
+            .collect();
+        assert!(!logged.is_empty(), "{format}: {out}");
+        assert!(
+            !out.contains("Missing {") && !out.contains("Diagnostic {"),
+            "{format}: {out}"
+        );
+        let first: &str = logged[0];
+        match format {
+            "JSON" => {
+                let line: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));
+                assert_eq!(line["level"], "ERROR", "{first}");
+            }
+            _ => assert!(first.contains("ERROR") && !first.starts_with('{'), "{first}"),
+        }
+        sandbox.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_aws_endpoint_is_named_in_one_line_for_either_function() {
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("REDIS_TARGETS", "orders=/app/orders/redis"),
+        ("HOSTED_ZONE_ID", "Z0000000000000000000"),
+        ("RECORD_NAME", "app.example.com"),
+        ("ALARM_NAMES", "app-green-5xx"),
+    ];
+    // GIVEN both functions point at an AWS endpoint where nothing listens
+    for (binary, function, file, what) in [
+        (
+            RECONCILER,
+            "redis-reconciler",
+            "redis-reconciler/direct-all.json",
+            "Failed to describe replication group orders",
+        ),
+        (
+            ROLLBACK,
+            "bluegreen-rollback",
+            "bluegreen-rollback/command-status.json",
+            "Failed to list records",
+        ),
+    ] {
+        let api = RuntimeApi::start().await;
+        let sandbox = FunctionProcess::start(Path::new(binary), function, &api, &url, &env);
+        let (_, message) = api.invoke(function, event(file), TIMEOUT).await.error();
+        // THEN the error names the call and the address, in words, without the SDK's chain
+        let expected = format!("cannot reach {url}: connection refused");
+        assert!(message.contains(what) && message.contains(&expected), "{message}");
+        let out = sandbox.output();
+        assert!(
+            !out.contains("DispatchFailure") && !out.contains("ConnectorError"),
+            "{out}"
+        );
+    }
+}

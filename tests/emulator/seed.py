@@ -1,15 +1,20 @@
 """Seed a running failover emulator for a by-hand run of the Lambdas (`make seed-emulator`).
 
 Default: create the cluster-mode-disabled replication groups ``orders`` and ``sessions``
-(one primary ``<group>-001``, one replica ``<group>-002``, automatic failover on) unless they
-already exist, then print each group's members and roles.
+(one primary ``<group>-001``, one replica ``<group>-002``, automatic failover on) and the hosted
+zone ``example.com.`` with the weighted pair ``app.example.com`` A, ``blue`` 100 / ``green`` 0,
+unless they already exist; then print each group's members and roles, and the zone id (also
+written to ``--zone-id-file``).
 
     python tests/emulator/seed.py                           # create (idempotent) and print
+    python tests/emulator/seed.py --state published         # ... and write each group's primary
+                                                            # into its parameter (REDIS_TARGETS)
     python tests/emulator/seed.py --failover orders         # TestFailover on node group 0001
+    python tests/emulator/seed.py --weights 75/25           # set blue 75 / green 25
     python tests/emulator/seed.py --show /app/orders/redis  # SSM parameter values and versions
 
-``--failover`` and ``--show`` only do what they say (no seeding); given together, the failover
-runs first. The emulator URL comes from ``--endpoint-url``, else ``EMULATOR_URL``, else
+Seeding always runs first (it is idempotent); then, in this order, ``--state``, ``--failover``,
+``--weights`` and ``--show``. The emulator URL comes from ``--endpoint-url``, else ``EMULATOR_URL``, else
 http://127.0.0.1:5005. Only loopback URLs are accepted: this script never talks to AWS.
 """
 
@@ -32,6 +37,17 @@ from botocore.exceptions import ClientError, EndpointConnectionError  # noqa: E4
 
 DEFAULT_URL = "http://127.0.0.1:5005"
 DEFAULT_GROUPS = ["orders", "sessions"]
+ZONE = "example.com."
+RECORD = "app.example.com."
+# Documentation addresses (RFC 5737): never routed.
+COLOURS = {"blue": "192.0.2.10", "green": "198.51.100.20"}
+
+
+def local_env():
+    """events/local.env, the functions' configuration for local runs, as a dict."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "events", "local.env")
+    with open(path) as f:
+        return dict(line.strip().split("=", 1) for line in f if "=" in line and not line.startswith("#"))
 
 
 def loopback_url(url):
@@ -48,7 +64,7 @@ def loopback_url(url):
 
 
 def clients(url, region):
-    """(elasticache, ssm) boto3 clients for the emulator; one attempt, short timeouts."""
+    """(elasticache, ssm, route53) boto3 clients for the emulator; one attempt, short timeouts."""
     kwargs = dict(
         endpoint_url=url,
         region_name=region,
@@ -56,7 +72,7 @@ def clients(url, region):
         aws_secret_access_key="testing",
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10),
     )
-    return boto3.client("elasticache", **kwargs), boto3.client("ssm", **kwargs)
+    return tuple(boto3.client(service, **kwargs) for service in ("elasticache", "ssm", "route53"))
 
 
 def describe(ec, group_id):
@@ -107,6 +123,70 @@ def seed(ec, groups):
         print_group(group)
 
 
+def primary_endpoint(group):
+    """host:port of the member whose CurrentRole is primary (cluster mode disabled)."""
+    for member in group["NodeGroups"][0]["NodeGroupMembers"]:
+        if member.get("CurrentRole") == "primary":
+            read = member["ReadEndpoint"]
+            return f"{read['Address']}:{read['Port']}"
+    sys.exit(f"seed.py: {group['ReplicationGroupId']} has no primary")
+
+
+def publish(ec, ssm, targets):
+    """Write each group's current primary into its parameter, as a reconcile would."""
+    for pair in targets.split(","):
+        group_id, _, name = pair.partition("=")
+        value = primary_endpoint(describe(ec, group_id))
+        ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+        print(f"published {name} = {value}")
+
+
+def zone_id(r53):
+    """The id of the emulator's example.com. zone, created (with blue 100 / green 0) if missing."""
+    for zone in r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"]:
+        if zone["Name"] == ZONE:
+            return zone["Id"].split("/")[-1], False
+    zone = r53.create_hosted_zone(Name=ZONE, CallerReference="failover-local-seed")["HostedZone"]
+    zid = zone["Id"].split("/")[-1]
+    set_weights(r53, zid, 100, 0, action="CREATE")
+    return zid, True
+
+
+def set_weights(r53, zid, blue, green, action="UPSERT"):
+    """Give the pair these weights (one batch)."""
+    changes = [
+        {
+            "Action": action,
+            "ResourceRecordSet": {
+                "Name": RECORD,
+                "Type": "A",
+                "SetIdentifier": colour,
+                "Weight": weight,
+                "TTL": 60,
+                "ResourceRecords": [{"Value": COLOURS[colour]}],
+            },
+        }
+        for colour, weight in (("blue", blue), ("green", green))
+    ]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": changes})
+
+
+def print_pair(r53, zid):
+    """The zone id and the pair's weights."""
+    records = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+    weights = {r["SetIdentifier"]: r["Weight"] for r in records if r["Name"] == RECORD and "SetIdentifier" in r}
+    print(f"hosted zone {zid} ({ZONE})  {RECORD} A  blue {weights.get('blue')} / green {weights.get('green')}")
+
+
+def parse_weights(text):
+    """'75/25' -> (75, 25)."""
+    try:
+        blue, green = (int(w) for w in text.split("/"))
+    except ValueError:
+        sys.exit(f"seed.py: --weights {text!r}: expected BLUE/GREEN, e.g. 75/25")
+    return blue, green
+
+
 def failover(ec, group_id):
     """TestFailover on node group 0001, then print the new roles."""
     ec.test_failover(ReplicationGroupId=group_id, NodeGroupId="0001")
@@ -145,14 +225,42 @@ def main(argv=None):
     )
     parser.add_argument("--failover", metavar="GROUP", help="call TestFailover on GROUP (node group 0001)")
     parser.add_argument("--show", nargs="+", metavar="PARAM", help="print SSM parameter values and versions")
+    parser.add_argument(
+        "--state",
+        choices=["published"],
+        help="published: write each group's primary into its parameter (--targets)",
+    )
+    parser.add_argument(
+        "--targets",
+        default=os.environ.get("REDIS_TARGETS") or local_env()["REDIS_TARGETS"],
+        help="group=parameter pairs for --state published (default: $REDIS_TARGETS, else events/local.env)",
+    )
+    parser.add_argument("--weights", metavar="BLUE/GREEN", help="set the pair's weights, e.g. 75/25")
+    parser.add_argument("--zone-id-file", help="write the hosted zone id into this file")
     args = parser.parse_args(argv)
 
-    ec, ssm = clients(loopback_url(args.endpoint_url), args.region)
+    ec, ssm, r53 = clients(loopback_url(args.endpoint_url), args.region)
     try:
-        if not args.failover and not args.show:
+        quiet = bool(args.state or args.failover or args.weights or args.show)
+        if quiet:
+            for group_id in args.groups:
+                if describe(ec, group_id) is None:
+                    seed(ec, [group_id])
+        else:
             seed(ec, args.groups)
+        zid, created = zone_id(r53)
+        if args.zone_id_file:
+            with open(args.zone_id_file, "w") as f:
+                f.write(zid + "\n")
+        if created or not quiet:
+            print_pair(r53, zid)
+        if args.state == "published":
+            publish(ec, ssm, args.targets)
         if args.failover:
             failover(ec, args.failover)
+        if args.weights:
+            set_weights(r53, zid, *parse_weights(args.weights))
+            print_pair(r53, zid)
         if args.show:
             show(ssm, args.show)
     except EndpointConnectionError:

@@ -44,7 +44,7 @@ pub const TIMEOUT_RESERVE: Duration =
 
 /// Why an invocation failed. Nothing is written in any of these cases: a Route 53 change batch
 /// is atomic, so a failed change leaves both records as they were.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum HandlerError {
     /// The event or command is not something we accept; nothing was written.
     #[error("{0}; nothing was written")]
@@ -88,6 +88,14 @@ pub enum HandlerError {
     /// The invocation deadline arrived while a step was in flight, before any change was accepted.
     #[error("ran out of time before the Lambda deadline; check the weights with {{\"action\":\"status\"}} and raise the function timeout")]
     OutOfTime,
+}
+
+// lambda_runtime logs a failed invocation's error with `{:?}`: that line shows the text an
+// operator reads. The SDK's whole error chain is logged at debug level where the call failed.
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl From<HandlerError> for Diagnostic {

@@ -2,7 +2,7 @@
 
 use bluegreen_rollback::config::RollbackConfig;
 use bluegreen_rollback::handler::Rollback;
-use failover_core::sdk;
+use failover_core::{init, sdk};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -10,8 +10,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     // Honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL.
     lambda_runtime::tracing::init_default_subscriber();
-    let cfg = RollbackConfig::from_env()?;
-    let rollback = Rollback::new(cfg, &sdk::load().await);
-    let rollback = &rollback;
+    // A configuration error answers the invoke (Runtime API init/error) and ends the process.
+    let cfg = init::or_exit(RollbackConfig::from_env()).await;
+    let rollback = &Rollback::new(cfg, &sdk::load().await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| rollback.invoke(event))).await
 }

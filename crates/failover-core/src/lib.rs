@@ -10,6 +10,8 @@
 //! - `envelope` (feature `lambda`): recognises how an invocation arrived (SNS, EventBridge, a CloudWatch alarm
 //!   action, a direct call) and turns it into our own types. Each function decides what an
 //!   envelope means for it.
+//! - `init` (feature `lambda`): a configuration error at init, reported to the Runtime API and
+//!   printed once, instead of a `Debug` dump and a caller left waiting.
 //! - [`deadline`]: the Lambda deadline as a monotonic instant, and the margin kept before it.
 //! - [`retry`]: bounded exponential backoff and the one "wait and look again" loop.
 //! - [`sdk`]: the AWS SDK configuration (timeouts, retries) and [`sdk::CallError`], the
@@ -23,6 +25,8 @@ pub mod endpoint;
 pub mod env;
 #[cfg(feature = "lambda")]
 pub mod envelope;
+#[cfg(feature = "lambda")]
+pub mod init;
 #[cfg(feature = "redis")]
 pub mod redis_conn;
 pub mod retry;

@@ -50,7 +50,22 @@ pub fn loader() -> ConfigLoader {
 
 /// Loads the shared SDK configuration. Resolves no credentials and makes no call yet.
 pub async fn load() -> SdkConfig {
-    loader().load().await
+    let config = loader().load().await;
+    let _ = WHERE.set(where_calls_go(&config));
+    config
+}
+
+/// Where this process sends its AWS calls, as a transport failure names it: set by [`load`].
+static WHERE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `http://127.0.0.1:5005` when an endpoint is configured (`AWS_ENDPOINT_URL`), else the
+/// region's AWS endpoints.
+fn where_calls_go(config: &SdkConfig) -> String {
+    match (config.endpoint_url(), config.region()) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(region)) => format!("the AWS endpoint in {region}"),
+        (None, None) => "the AWS endpoint".to_owned(),
+    }
 }
 
 /// A boxed error kept as the `source` of another.
@@ -122,7 +137,7 @@ impl CallError {
 }
 
 /// One line for an operator: `Code: message (request id)` for a service error; for a failure to
-/// get an answer at all, what happened (`cannot reach the AWS endpoint: connection refused`,
+/// get an answer at all, what happened (`cannot reach http://127.0.0.1:5005: connection refused`,
 /// `no answer within 10s`). The full chain is logged at debug level by [`CallError::new`].
 pub fn summarize<E, R>(err: &SdkError<E, R>) -> (String, Option<String>)
 where
@@ -154,9 +169,10 @@ where
             let what = if d.is_timeout() {
                 "timed out".to_owned()
             } else {
-                innermost(err).unwrap_or_else(|| "connection failed".to_owned())
+                innermost(err).map_or_else(|| "connection failed".to_owned(), |e| plain_io(&e))
             };
-            (format!("cannot reach the AWS endpoint: {what}"), None)
+            let target = WHERE.get().map_or("the AWS endpoint", String::as_str);
+            (format!("cannot reach {target}: {what}"), None)
         }
         SdkError::ResponseError(_) => (
             format!("the answer could not be read: {}", innermost(err).unwrap_or_default()),
@@ -164,6 +180,19 @@ where
         ),
         _ => (DisplayErrorContext(err).to_string(), None),
     }
+}
+
+/// `Connection refused (os error 111)` as a sentence continues it: `connection refused`.
+fn plain_io(text: &str) -> String {
+    let text = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text,
+    };
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// The message of the deepest error in a source chain, e.g. `Connection refused (os error 111)`.
@@ -178,6 +207,16 @@ fn innermost(err: &(dyn StdError + 'static)) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_io_error_reads_as_part_of_a_sentence() {
+        assert_eq!(plain_io("Connection refused (os error 111)"), "connection refused");
+        assert_eq!(
+            plain_io("dns error: failed to lookup address"),
+            "dns error: failed to lookup address"
+        );
+        assert_eq!(plain_io(""), "");
+    }
 
     #[test]
     fn timeouts_nest() {

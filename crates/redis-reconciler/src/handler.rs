@@ -154,7 +154,7 @@ impl Progress {
 }
 
 /// Why an invocation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum HandlerError {
     /// The event is not something we accept; nothing was written.
     #[error("{0}; nothing was written")]
@@ -174,6 +174,14 @@ pub enum HandlerError {
         /// Every target's result, failed or not.
         results: Vec<TargetResult>,
     },
+}
+
+// lambda_runtime logs a failed invocation's error with `{:?}`: that line shows the text an
+// operator reads. The SDK's whole error chain is logged at debug level where the call failed.
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl From<HandlerError> for Diagnostic {

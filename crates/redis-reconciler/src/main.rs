@@ -1,6 +1,6 @@
 //! Lambda entry point: wiring only. See `handler.rs` for what the function does.
 
-use failover_core::sdk;
+use failover_core::{init, sdk};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use redis_reconciler::config::ReconcilerConfig;
 use redis_reconciler::handler::Reconciler;
@@ -10,8 +10,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     // Honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL.
     lambda_runtime::tracing::init_default_subscriber();
-    let cfg = ReconcilerConfig::from_env()?;
-    let reconciler = Reconciler::new(cfg, &sdk::load().await);
-    let reconciler = &reconciler;
+    // A configuration error answers the invoke (Runtime API init/error) and ends the process.
+    let cfg = init::or_exit(ReconcilerConfig::from_env()).await;
+    let reconciler = &Reconciler::new(cfg, &sdk::load().await);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| reconciler.invoke(event))).await
 }

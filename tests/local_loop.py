@@ -1,0 +1,277 @@
+"""The local loop as a new user meets it (`make test-local-loop`, part of `make test`).
+
+1. Runs the commands of README.md's "Run the functions locally" block as printed, each in a fresh
+   `bash` whose PATH has no virtualenv on it: the lines of a terminal marked "(keeps running)" end
+   with a server, started in the background; every other line must exit 0.
+2. Runs the commands printed at the top of events/README.md.
+3. For every row of the two event tables in events/README.md: runs the row's setup command (the
+   "Setups" table), then `make invoke FUNCTION=<function> EVENT=events/<function>/<file>`, and checks
+   the answer against the row's "Expected" cell. The tables are this test's input.
+4. Restarts `make watch` with a broken configuration (`ALARM_NAMES=`) and checks that an invoke
+   answers with the configuration error, quickly, twice in a row.
+
+It uses the printed ports (emulator 5005, functions 9000) and fails, naming the port, if either is
+taken. Everything listens on 127.0.0.1. Exit status 0 only if every check passed.
+"""
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMULATOR_PORT, LAMBDA_PORT = 5005, 9000
+# make watch builds both functions first; after `cargo test` that takes seconds, on a cold target
+# directory minutes.
+WATCH_START_TIMEOUT = 900
+# A broken configuration must answer this fast (first invoke: `cargo run` finds the build fresh,
+# the process starts and reports its init error).
+CONFIG_ERROR_WITHIN = 2.0
+
+failures = []
+
+
+def check(ok, what):
+    print(f"  {'PASS' if ok else 'FAIL'} {what}", flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def fresh_env():
+    """The environment of a new terminal: no virtualenv, no AWS settings or credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "VIRTUAL_ENV"}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
+    for var in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):  # run as if typed, not as a sub-make of make test
+        env.pop(var, None)
+    return env
+
+
+def run(command, timeout=300):
+    """Runs one printed line in a fresh bash; (exit code, output, seconds)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=ROOT,
+        env=fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+def listening(port):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Servers:
+    """Background servers started from printed lines; each in its own process group."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, command, log_name):
+        with open(os.path.join(ROOT, "target", log_name), "w") as log:
+            proc = subprocess.Popen(
+                ["bash", "-c", command],
+                cwd=ROOT,
+                env=fresh_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.remove(proc)
+
+    def stop_all(self):
+        for proc in list(self.procs):
+            self.stop(proc)
+
+
+def wait_for(port, seconds, proc, log_name):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if listening(port):
+            return True
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    print(read(os.path.join("target", log_name))[-3000:])
+    return False
+
+
+def read(relative):
+    with open(os.path.join(ROOT, relative)) as f:
+        return f.read()
+
+
+def sh_block(markdown, heading):
+    """The first ```sh block after `heading`."""
+    start = markdown.index(heading)
+    block = re.search(r"```sh\n(.*?)```", markdown[start:], re.S)
+    return block.group(1)
+
+
+def terminals(block):
+    """[(keeps_running, [commands])] per '# terminal' comment."""
+    result = []
+    for line in block.splitlines():
+        line = line.strip()
+        if line.startswith("# terminal"):
+            result.append(("(keeps running)" in line, []))
+        elif line and not line.startswith("#"):
+            result[-1][1].append(line.split("  #")[0].strip())
+    return result
+
+
+def table(markdown, heading):
+    """Rows (dicts by header) of the first table after `heading`."""
+    lines = markdown[markdown.index(heading) :].splitlines()
+    rows, header = [], None
+    for line in lines[0 if heading.startswith("|") else 1 :]:
+        if line.startswith("## "):
+            break
+        if not line.startswith("|"):
+            if header:
+                break
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if header is None:
+            header = cells
+        elif not set(line) <= set("|- "):
+            rows.append(dict(zip(header, cells, strict=True)))
+    return rows
+
+
+def unquote(cell):
+    return cell.strip().strip("`")
+
+
+def answer(output):
+    """('ok', response) or ('error', errorType, message) from cargo lambda invoke's output."""
+    m = re.search(r"^Error: (\S+)\s*\n(.*?)(?:\n\s*Was this behavior unexpected|\Z)", output, re.S | re.M)
+    if m:
+        text = re.sub(r"^\s*[\u00d7\u2502]\s?", "", m.group(2), flags=re.M)  # the x and | of miette's frame
+        return ("error", m.group(1), " ".join(text.split()))
+    for line in reversed(output.splitlines()):
+        if line.startswith("{"):
+            return ("ok", json.loads(line))
+    return ("none", output)
+
+
+def matches(function, expected, got):
+    """Whether `got` (from answer()) is what the Expected cell says; and a description."""
+    if expected.startswith("error "):
+        etype, _, text = expected[len("error ") :].partition(": ")
+        ok = got[0] == "error" and got[1] == etype and got[2].startswith(text)
+        return ok, got
+    if got[0] != "ok":
+        return False, got
+    response = got[1]
+    if function == "redis-reconciler":
+        seen = ", ".join(f"{r['replication_group_id']} {r['action']}" for r in response["results"])
+        return (seen or "no targets") == expected, seen or "no targets"
+    action = response["action"]
+    seen = action if action == "ignored" else f"{action} {response['blue_weight']}/{response['green_weight']}"
+    return seen == expected, seen
+
+
+def main():
+    os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
+    for port in (EMULATOR_PORT, LAMBDA_PORT):
+        if listening(port):
+            sys.exit(f"local_loop: 127.0.0.1:{port} is taken; the printed commands use it: stop what listens there")
+    readme, events_readme = read("README.md"), read(os.path.join("events", "README.md"))
+    servers = Servers()
+    try:
+        print("== README.md, 'Run the functions locally', line by line in fresh shells")
+        for keeps_running, commands in terminals(sh_block(readme, "## Run the functions locally")):
+            for i, command in enumerate(commands):
+                if keeps_running and i == len(commands) - 1:
+                    port = EMULATOR_PORT if "emulator" in command else LAMBDA_PORT
+                    log = f"local-loop-{port}.log"
+                    proc = servers.start(command, log)
+                    started = time.monotonic()
+                    up = wait_for(port, 60 if port == EMULATOR_PORT else WATCH_START_TIMEOUT, proc, log)
+                    check(up, f"{command}: listening on 127.0.0.1:{port} after {time.monotonic() - started:.1f} s")
+                    if not up:
+                        return
+                else:
+                    code, out, took = run(command)
+                    check(code == 0, f"{command}: exit {code} in {took:.2f} s")
+                    if code != 0:
+                        print(out[-2000:])
+
+        print("== events/README.md, the printed commands")
+        run("make seed-emulator WEIGHTS=100/0")
+        for command in terminals("# terminal\n" + sh_block(events_readme, "# Sample Lambda events"))[0][1]:
+            code, out, took = run(command)
+            check(code == 0 and answer(out)[0] == "ok", f"{command}: exit {code} in {took:.2f} s")
+
+        print("== events/README.md, every sample event under its stated setup")
+        setups = {unquote(r["Setup"]): unquote(r["Made by"]) for r in table(events_readme, "| Setup | Starting state")}
+        count = 0
+        for function in ("redis-reconciler", "bluegreen-rollback"):
+            rows = table(events_readme, f"## {function}")
+            files = sorted(os.listdir(os.path.join(ROOT, "events", function)))
+            check(
+                sorted(unquote(r["File"]) for r in rows) == files,
+                f"{function}: the table lists every file in events/{function}/ once",
+            )
+            for row in rows:
+                file, setup, expected = unquote(row["File"]), unquote(row["Setup"]), unquote(row["Expected"])
+                code, out, _ = run(setups[setup])
+                if code != 0:
+                    check(False, f"setup {setup!r}: {setups[setup]} exited {code}: {out[-500:]}")
+                    continue
+                code, out, took = run(f"make invoke FUNCTION={function} EVENT=events/{function}/{file}")
+                ok, seen = matches(function, expected, answer(out))
+                check(ok, f"{function} {file} [{setup}]: expected {expected!r}, got {seen!r} ({took:.2f} s)")
+                count += 1
+        print(f"  {count} sample events checked")
+
+        print("== a broken configuration answers the invoke")
+        for proc in list(servers.procs):
+            if "watch" in proc.args[-1]:
+                servers.stop(proc)
+        proc = servers.start("make watch ALARM_NAMES=", "local-loop-broken.log")
+        check(wait_for(LAMBDA_PORT, 120, proc, "local-loop-broken.log"), "make watch ALARM_NAMES= is listening")
+        for attempt in ("first", "second"):
+            code, out, took = run("make invoke FUNCTION=bluegreen-rollback", timeout=60)
+            got = answer(out)
+            if got[0] == "ok":  # cargo lambda watch 1.9.2 hands an init error back as the invoke's body
+                got = ("error", got[1].get("errorType"), got[1].get("errorMessage", ""))
+            check(
+                got[0] == "error" and got[1] == "ConfigError" and got[2].startswith("ALARM_NAMES is not set"),
+                f"{attempt} invoke: {got!r}",
+            )
+            check(
+                took <= CONFIG_ERROR_WITHIN,
+                f"{attempt} invoke answered in {took:.2f} s (at most {CONFIG_ERROR_WITHIN} s)",
+            )
+    finally:
+        servers.stop_all()
+    if failures:
+        print(f"local loop: {len(failures)} check(s) failed")
+        sys.exit(1)
+    print("local loop: every check passed")
+
+
+if __name__ == "__main__":
+    main()
