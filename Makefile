@@ -80,11 +80,13 @@ demo: venv redis cargo-lambda ## The failover drill: real Redis dies, parameter 
 	cargo build --release --locked -p endpoint-client --example sample-app
 	$(PY) demo/drill.py
 
+BENCH_RUNS ?= 20
+
 .PHONY: bench
-bench: venv redis cargo-lambda ## Run the drill 5 times; recovery figures for BENCHMARKS.md
+bench: venv redis cargo-lambda ## Run the drill BENCH_RUNS (20) times; writes p50/p95/max recovery figures into BENCHMARKS.md
 	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
 	cargo build --release --locked -p endpoint-client --example sample-app
-	$(PY) demo/bench.py 5
+	$(PY) demo/bench.py $(BENCH_RUNS)
 
 .PHONY: build
 build: ## Release build of both functions (target/release/)

@@ -1,8 +1,9 @@
 //! endpoint-client against real `redis-server` processes and the emulator's SSM.
 //!
 //! Each test starts its own emulator (the parameter lives there) and its own Redis servers on
-//! free loopback ports. Timings are scaled down (refresh every 300 ms instead of 1 s) so the
-//! whole file runs in a few seconds; bounds are derived from those settings.
+//! free loopback ports. Timings are scaled down where a test waits on them (re-reads capped at
+//! 300 ms instead of 800 ms); bounds are derived from those settings. The fleet test runs with
+//! the defaults.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,8 +64,8 @@ impl Bed {
 /// Production behaviour at test speed.
 fn fast_config() -> ClientConfig {
     let mut cfg = ClientConfig::new(PARAM);
-    cfg.refresh_min_interval = Duration::from_millis(300);
-    cfg.refresh_jitter = Duration::from_millis(100);
+    cfg.refresh_first_window = Duration::from_millis(100);
+    cfg.refresh_max_interval = Duration::from_millis(300);
     cfg.connect_timeout = Duration::from_millis(500);
     cfg.command_timeout = Duration::from_millis(500);
     cfg
@@ -79,11 +80,12 @@ fn get(key: &str) -> redis::Cmd {
 }
 
 /// Failed writes a failover may cost: writes keep failing until the parameter has been
-/// updated (`publish_lag` after the failure) and then re-read, which the rate limit allows at
-/// most `refresh_min_interval + refresh_jitter` after the previous read; one write per
-/// `WRITE_INTERVAL`, plus the write that first hits the failure and one in flight.
+/// updated (`publish_lag` after the failure) and then re-read, which the schedule does at most
+/// `refresh_max_interval` after the previous read (and the first within
+/// `refresh_first_window`); one write per `WRITE_INTERVAL`, plus the write that first hits the
+/// failure, one in flight, and 100 ms for the read and the reconnect.
 fn failure_bound(cfg: &ClientConfig, publish_lag: Duration) -> usize {
-    let window = publish_lag + cfg.refresh_min_interval + cfg.refresh_jitter;
+    let window = publish_lag + cfg.refresh_first_window + cfg.refresh_max_interval + Duration::from_millis(100);
     window.as_millis().div_ceil(WRITE_INTERVAL.as_millis()) as usize + 2
 }
 
@@ -329,9 +331,7 @@ async fn parameter_reads_are_rate_limited_while_the_endpoint_is_dead() {
     };
     bed.publish(&format!("127.0.0.1:{dead}")).await;
     bed.emu.clear_operations().await;
-    let mut cfg = fast_config();
-    cfg.refresh_min_interval = Duration::from_millis(200);
-    cfg.refresh_jitter = Duration::from_millis(50);
+    let cfg = fast_config();
     let client = bed.client(cfg.clone());
 
     // WHEN the application retries 50 times in quick succession
@@ -349,9 +349,10 @@ async fn parameter_reads_are_rate_limited_while_the_endpoint_is_dead() {
     }
     let elapsed = started.elapsed();
 
-    // THEN the parameter was re-read, but at most once per refresh interval
+    // THEN the parameter was re-read, but no more often than the schedule allows: the first
+    // read, one within the first window, then at least half the doubled window apart
     let reads = bed.parameter_reads().await;
-    let bound = elapsed.as_millis().div_ceil(cfg.refresh_min_interval.as_millis()) as usize + 1;
+    let bound = cfg.max_reads_after_failure(elapsed);
     assert!(reads <= bound, "{reads} reads in {elapsed:?}, bound {bound}");
     assert!(
         reads >= 2,
@@ -372,8 +373,8 @@ async fn a_wrongtype_error_neither_reconnects_nor_re_reads_the_parameter() {
     bed.publish(&primary.endpoint()).await;
     let _: i64 = primary.query(&["LPUSH", "a-list", "x"]).await.expect("LPUSH");
     let mut cfg = fast_config();
-    cfg.refresh_min_interval = Duration::ZERO;
-    cfg.refresh_jitter = Duration::ZERO;
+    cfg.refresh_first_window = Duration::ZERO;
+    cfg.revalidate_interval = Duration::ZERO;
     let client = bed.client(cfg);
     client.query::<()>(&set("k", "v")).await.expect("first write");
     bed.emu.clear_operations().await;
@@ -478,4 +479,271 @@ async fn tls_with_a_private_ca_and_auth_works_and_an_untrusted_server_is_refused
         .await
         .expect_err("plain text to a TLS port");
     assert!(err.is_failover(), "{err}");
+}
+
+// ---- A fleet at the worst moment (issue: single flight, stalled reads, the read schedule) ----
+
+/// A TCP port on 127.0.0.1 that accepts connections and never answers, like a blackholed node;
+/// counts the connections it accepted.
+async fn blackhole() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn concurrent_callers_share_one_connection_attempt_to_a_blackholed_node() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN the parameter names a node that accepts TCP and never answers
+    let (port, accepted) = blackhole().await;
+    bed.publish(&format!("127.0.0.1:{port}")).await;
+    let mut cfg = fast_config();
+    cfg.call_timeout = Duration::from_secs(30);
+    let client = bed.client(cfg.clone());
+    client.endpoint().await.expect("endpoint");
+    // WHEN 50 callers write at once
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = c.query::<()>(&set("k", "v")).await;
+            (r, Instant::now())
+        }));
+    }
+    let mut slowest = Duration::ZERO;
+    for t in tasks {
+        let (result, done) = t.await.expect("task");
+        let err = result.expect_err("the node never answers");
+        assert!(err.is_failover(), "{err}");
+        slowest = slowest.max(done - started);
+    }
+    // THEN they all got the one attempt's outcome, within about one connect timeout
+    assert!(
+        slowest < cfg.connect_timeout * 2,
+        "the slowest caller waited {slowest:?} (connect_timeout {:?})",
+        cfg.connect_timeout
+    );
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(connections <= 2, "{connections} connection attempts for one burst");
+}
+
+#[tokio::test]
+async fn a_call_never_outlives_call_timeout() {
+    let Some(bed) = bed().await else { return };
+    let (port, _) = blackhole().await;
+    bed.publish(&format!("127.0.0.1:{port}")).await;
+    let mut cfg = fast_config();
+    cfg.connect_timeout = Duration::from_secs(10);
+    cfg.call_timeout = Duration::from_millis(300);
+    let client = bed.client(cfg);
+    let started = Instant::now();
+    let err = client.query::<()>(&set("k", "v")).await.expect_err("blackholed");
+    assert!(matches!(err, ClientError::Deadline { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_parameter_read_does_not_hold_up_calls() {
+    let Some(primary) = RedisServer::start().await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    // GIVEN a connected client
+    bed.publish(&primary.endpoint()).await;
+    let client = bed.client(fast_config());
+    client.query::<()>(&set("k", "v")).await.expect("first write");
+    // AND SSM now takes 3 s to answer GetParameter
+    bed.emu
+        .fault(serde_json::json!({"service": "ssm", "operation": "GetParameter", "delay_ms": 3000}))
+        .await;
+    // WHEN its connection is killed (a failover-class error that schedules a re-read)
+    let _: i64 = primary
+        .query(&["CLIENT", "KILL", "TYPE", "normal"])
+        .await
+        .expect("CLIENT KILL");
+    let _ = client.query::<()>(&set("k", "v")).await;
+    // (longer than any re-read interval: a re-read is due, and it stalls)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // THEN for the next 1.5 s (several re-read intervals) calls go on with the cached endpoint,
+    // each quickly
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut i = 0;
+    while Instant::now() < until {
+        let started = Instant::now();
+        client
+            .query::<()>(&set(&format!("k:{i}"), "v"))
+            .await
+            .expect("write during the stalled read");
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "write {i} took {:?}",
+            started.elapsed()
+        );
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
+}
+
+#[tokio::test]
+async fn a_slow_command_is_not_a_failover() {
+    let Some(primary) = RedisServer::start().await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    bed.publish(&primary.endpoint()).await;
+    let mut cfg = fast_config();
+    cfg.command_timeout = Duration::from_millis(400);
+    cfg.connect_timeout = Duration::from_secs(1);
+    let client = bed.client(cfg);
+    client.query::<()>(&set("k", "v")).await.expect("first write");
+    bed.emu.clear_operations().await;
+    // WHEN one command runs for 700 ms, longer than command_timeout
+    let busy = redis::cmd("EVAL")
+        .arg(
+            "local s = redis.call('TIME'); local t0 = s[1] * 1000000 + s[2]; \
+             while true do local n = redis.call('TIME'); if n[1] * 1000000 + n[2] - t0 > 700000 then break end end; return 1",
+        )
+        .arg(0)
+        .clone();
+    let err = client.query::<i64>(&busy).await.expect_err("command_timeout");
+    // THEN it is reported as a timeout that is not a failover, and nothing is re-read or reopened
+    assert!(!err.is_failover(), "{err}");
+    let v: String = client
+        .query(&get("k"))
+        .await
+        .expect("next command on the same connection");
+    assert_eq!(v, "v");
+    assert_eq!(client.stats().reconnects, 0);
+    assert_eq!(bed.parameter_reads().await, 0);
+}
+
+#[tokio::test]
+async fn a_read_only_client_moves_to_the_new_primary_in_bounded_time() {
+    let Some(old) = RedisServer::start().await else { return };
+    let Some(new) = RedisServer::start().await else { return };
+    let Some(bed) = bed().await else { return };
+    let _: () = old.query(&["SET", "k", "v"]).await.expect("SET");
+    let _: () = new.query(&["SET", "k", "v"]).await.expect("SET");
+    bed.publish(&old.endpoint()).await;
+    let mut cfg = fast_config();
+    cfg.revalidate_interval = Duration::from_millis(400);
+    let client = bed.client(cfg.clone());
+    let _: String = client.query(&get("k")).await.expect("read");
+    // WHEN the parameter moves, while the old node keeps answering reads
+    bed.publish(&new.endpoint()).await;
+    let moved = Instant::now();
+    let until = moved + cfg.revalidate_interval + Duration::from_secs(1);
+    while Instant::now() < until && client.cached_endpoint() != Some(new.endpoint()) {
+        let _: String = client.query(&get("k")).await.expect("reads keep working");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // THEN within the revalidation interval the client follows, and reads go to the new node
+    assert_eq!(
+        client.cached_endpoint(),
+        Some(new.endpoint()),
+        "did not move within {:?}",
+        moved.elapsed()
+    );
+    let _: String = client.query(&get("k")).await.expect("read");
+    let clients: String = new.query(&["CLIENT", "LIST"]).await.expect("CLIENT LIST");
+    assert!(
+        clients.lines().count() >= 2,
+        "no client connection on the new node: {clients}"
+    );
+}
+
+#[tokio::test]
+async fn a_disallowed_or_malformed_value_never_replaces_a_good_endpoint_and_hides_secrets() {
+    let Some(primary) = RedisServer::start().await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    let put_secure = |value: String| {
+        let ssm = bed.ssm.clone();
+        async move {
+            ssm.put_parameter()
+                .name(PARAM)
+                .value(value)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .overwrite(true)
+                .send()
+                .await
+                .expect("put");
+        }
+    };
+    // GIVEN a client allowed to connect only to hosts ending in .cache.amazonaws.com
+    put_secure(format!("127.0.0.1:{}", primary.port)).await;
+    let mut cfg = fast_config();
+    cfg.allowed_host_suffixes = vec![".cache.amazonaws.com".into()];
+    let client = bed.client(cfg);
+    // THEN a SecureString naming another host is refused, and its value is not in the message
+    let err = client.query::<()>(&set("k", "v")).await.expect_err("not allowed");
+    let text = err.to_string();
+    assert!(
+        text.contains("allowed_host_suffixes") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+    assert_eq!(client.cached_endpoint(), None);
+
+    // GIVEN a client that trusts 127.0.0.1 and is connected to it
+    let mut cfg = fast_config();
+    cfg.allowed_host_suffixes = vec!["127.0.0.1".into()];
+    cfg.revalidate_interval = Duration::from_millis(200);
+    let client = bed.client(cfg);
+    client.query::<()>(&set("k", "v")).await.expect("allowed");
+    // WHEN the parameter names a disallowed host, then holds a malformed secret
+    for value in ["attacker.example:6379".to_owned(), "s3cret-not-an-endpoint".to_owned()] {
+        put_secure(value).await;
+        let until = Instant::now() + Duration::from_millis(700);
+        while Instant::now() < until {
+            client
+                .query::<()>(&set("k", "v"))
+                .await
+                .expect("writes go on to the good endpoint");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // THEN the good endpoint stays
+        assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
+    }
+    assert_eq!(client.stats().endpoint_changes, 0);
+}
+
+/// A malformed SecureString is reported without its value.
+#[tokio::test]
+async fn a_malformed_secure_value_is_reported_without_its_value() {
+    let Some(bed) = bed().await else { return };
+    bed.ssm
+        .put_parameter()
+        .name(PARAM)
+        .value("s3cret-not-an-endpoint")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put");
+    let client = bed.client(fast_config());
+    let text = client
+        .query::<()>(&set("k", "v"))
+        .await
+        .expect_err("malformed")
+        .to_string();
+    assert!(
+        text.contains("not a Redis endpoint") && !text.contains("s3cret"),
+        "{text}"
+    );
 }

@@ -1,32 +1,46 @@
 //! [`EndpointClient`]: resolves the primary from the SSM parameter, keeps one multiplexed
 //! connection to it, and moves to the new primary after a failover.
 //!
-//! Locking: the cached endpoint and the live connection sit behind short-lived `std` mutexes,
-//! never held across an `.await`. Two async mutexes make the slow paths single-flight: one
-//! parameter read at a time, one connection attempt at a time. Callers that arrive while one
-//! is in progress wait for it and then use its result.
+//! Three rules keep a fleet of clients well behaved at the worst moment:
+//!
+//! - **Single flight.** One connection attempt at a time; callers that arrive while it runs wait
+//!   for it and all get its outcome, so a blackholed node costs every caller one
+//!   `connect_timeout`, not one each in turn. Every call is bounded by `call_timeout`.
+//! - **Reads never block calls.** The parameter is read by one background task at a time, with
+//!   its own timeout; no lock is held across it. While an endpoint is cached, calls use it
+//!   whatever the read is doing. Only the very first use waits for a read.
+//! - **Reads follow the schedule** of the private `refresh` module: prompt and jittered after a failure,
+//!   backing off while the value is unchanged, and an occasional revalidation otherwise.
+//!
+//! Locking: the schedule, the live connection and the last connection attempt sit behind short
+//! `std` mutexes never held across an `.await` (and never two at once); the connection gate is
+//! an async mutex held only while connecting.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use aws_sdk_ssm::types::ParameterType;
 use failover_core::redis_conn::{self, Security, Timeouts};
 use failover_core::sdk;
 use failover_core::secret::Secret;
 use redis::aio::MultiplexedConnection;
-use redis::{Cmd, FromRedisValue, RedisResult};
+use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
 use crate::config::ClientConfig;
 use crate::endpoint::{classify, Endpoint, ErrorClass};
 use crate::error::ClientError;
-use crate::refresh::{jittered, Decision, ReadOutcome, RefreshState};
+use crate::refresh::{random, ReadOutcome, ReadResult, RefreshState, Schedule};
+
+/// Shown instead of a SecureString parameter's value.
+const HIDDEN: &str = "(SecureString: value not shown)";
 
 /// Counters of what the client did, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// `GetParameter` calls made (failed ones included).
     pub parameter_reads: u64,
-    /// Connection attempts after the first one (each follows a dropped connection).
+    /// Connection attempts after the first one.
     pub reconnects: u64,
     /// Reads that found a different endpoint than the cached one.
     pub endpoint_changes: u64,
@@ -34,7 +48,8 @@ pub struct Stats {
 
 /// A Redis client that follows the primary endpoint published in an SSM parameter.
 ///
-/// Cheap to clone: clones share the cached endpoint, the connection and the counters.
+/// Cheap to clone: clones share the cached endpoint, the connection and the counters. Needs a
+/// Tokio runtime (parameter reads run as tasks).
 #[derive(Clone)]
 pub struct EndpointClient {
     inner: Arc<Inner>,
@@ -45,14 +60,19 @@ struct Inner {
     cfg: ClientConfig,
     refresh: Mutex<RefreshState>,
     live: Mutex<Option<Live>>,
-    /// Held while the parameter is read, so concurrent callers read it once.
-    reading: tokio::sync::Mutex<()>,
-    /// Held while a connection is opened, so concurrent callers open one.
-    connecting: tokio::sync::Mutex<()>,
+    /// Held while a connection is opened; holds the last attempt's outcome for the callers that
+    /// waited on it.
+    connecting: tokio::sync::Mutex<Option<Attempt>>,
+    /// Connection attempts finished so far.
+    attempts: AtomicU64,
+    /// Whether the background reader task is running.
+    reader: AtomicBool,
+    /// Woken after every read.
+    read_done: tokio::sync::Notify,
+    /// Calls made so far: the reader stops when nobody calls any more.
+    calls: AtomicU64,
     next_generation: AtomicU64,
-    ever_connected: AtomicBool,
     parameter_reads: AtomicU64,
-    reconnects: AtomicU64,
     endpoint_changes: AtomicU64,
 }
 
@@ -65,8 +85,15 @@ struct Live {
     generation: u64,
 }
 
-/// Locks a mutex whose data stays consistent even if a holder panicked (plain fields, each
-/// update a single assignment), so a poisoned lock is used as is.
+/// One connection attempt and how it ended.
+struct Attempt {
+    number: u64,
+    endpoint: Endpoint,
+    result: Result<Live, RedisError>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (each update is a
+/// single assignment or a call that cannot panic half-way), so a poisoned lock is used as is.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -84,18 +111,24 @@ impl std::fmt::Debug for EndpointClient {
 impl EndpointClient {
     /// Creates a client. Makes no network call: the parameter is read on first use.
     pub fn new(ssm: aws_sdk_ssm::Client, cfg: ClientConfig) -> Self {
+        let schedule = Schedule {
+            first_window: cfg.refresh_first_window,
+            max_interval: cfg.refresh_max_interval,
+            revalidate: cfg.revalidate_interval,
+        };
         Self {
             inner: Arc::new(Inner {
                 ssm,
                 cfg,
-                refresh: Mutex::new(RefreshState::default()),
+                refresh: Mutex::new(RefreshState::new(schedule, Instant::now())),
                 live: Mutex::new(None),
-                reading: tokio::sync::Mutex::new(()),
-                connecting: tokio::sync::Mutex::new(()),
+                connecting: tokio::sync::Mutex::new(None),
+                attempts: AtomicU64::new(0),
+                reader: AtomicBool::new(false),
+                read_done: tokio::sync::Notify::new(),
+                calls: AtomicU64::new(0),
                 next_generation: AtomicU64::new(0),
-                ever_connected: AtomicBool::new(false),
                 parameter_reads: AtomicU64::new(0),
-                reconnects: AtomicU64::new(0),
                 endpoint_changes: AtomicU64::new(0),
             }),
         }
@@ -106,10 +139,18 @@ impl EndpointClient {
         &self.inner.cfg
     }
 
-    /// The current endpoint (`host:port`). Reads the parameter on first use, and again when
-    /// the endpoint is stale and the rate limit allows; otherwise answers from the cache.
+    /// The current endpoint (`host:port`): the cached one, or, before the first successful read,
+    /// the one a read finds (waiting at most `call_timeout`).
     pub async fn endpoint(&self) -> Result<String, ClientError> {
-        Ok(self.resolve().await?.to_string())
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let cfg = &self.inner.cfg;
+        match tokio::time::timeout(cfg.call_timeout, self.endpoint_now()).await {
+            Ok(result) => Ok(result?.to_string()),
+            Err(_) => Err(ClientError::Deadline {
+                after: cfg.call_timeout,
+                doing: "reading the parameter",
+            }),
+        }
     }
 
     /// The cached endpoint, without any I/O; `None` before the first successful read.
@@ -121,89 +162,192 @@ impl EndpointClient {
     pub fn stats(&self) -> Stats {
         Stats {
             parameter_reads: self.inner.parameter_reads.load(Ordering::Relaxed),
-            reconnects: self.inner.reconnects.load(Ordering::Relaxed),
+            reconnects: self.inner.attempts.load(Ordering::Relaxed).saturating_sub(1),
             endpoint_changes: self.inner.endpoint_changes.load(Ordering::Relaxed),
         }
     }
 
-    /// Runs one command on the primary and converts the reply to `T`.
+    /// Runs one command on the primary and converts the reply to `T`, within `call_timeout`.
     ///
-    /// On a failover-class error (`READONLY`, `MASTERDOWN`, connection refused/reset/dropped,
-    /// timeout) the connection is dropped, the endpoint marked stale and the error returned
-    /// ([`ClientError::is_failover`] is true): the caller's next call re-reads the parameter if
-    /// the rate limit allows, else reconnects to the cached endpoint. Other errors (`WRONGTYPE`,
-    /// a reply of another type, ...) are returned as they are and change nothing.
+    /// On a failover-class error (`READONLY`, `MASTERDOWN`, connection refused/reset/dropped, a
+    /// timeout on a connection that then fails a `PING` too) the connection is dropped, a
+    /// re-read of the parameter is scheduled and the error returned
+    /// ([`ClientError::is_failover`] is true). A command that only timed out on a connection
+    /// that still answers is returned as a plain error and changes nothing. Other errors
+    /// (`WRONGTYPE`, a reply of another type, ...) are returned as they are.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, ClientError> {
-        let mut live = self.connection().await?;
-        match cmd.query_async::<T>(&mut live.conn).await {
-            Ok(value) => Ok(value),
-            Err(source) => Err(match classify(&source) {
-                ErrorClass::Failover => {
-                    self.invalidate(live.generation);
-                    tracing::warn!(endpoint = %live.endpoint, error = %source, "failover-class error: dropping the connection");
-                    ClientError::Command {
-                        endpoint: live.endpoint.to_string(),
-                        failover: true,
-                        source,
-                    }
-                }
-                ErrorClass::Auth => self.auth_error(&live.endpoint, source),
-                ErrorClass::Other => ClientError::Command {
-                    endpoint: live.endpoint.to_string(),
-                    failover: false,
-                    source,
-                },
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        self.read_if_due();
+        let cfg = &self.inner.cfg;
+        match tokio::time::timeout(cfg.call_timeout, self.run(cmd)).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Deadline {
+                after: cfg.call_timeout,
+                doing: "connecting and running the command",
             }),
         }
     }
 
-    /// The live connection, opening one (and resolving the endpoint) when there is none.
+    async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, ClientError> {
+        let mut live = self.connection().await?;
+        let source = match cmd.query_async::<T>(&mut live.conn).await {
+            Ok(value) => {
+                let mut refresh = lock(&self.inner.refresh);
+                if refresh.in_episode() {
+                    refresh.healthy(Instant::now(), random());
+                }
+                return Ok(value);
+            }
+            Err(source) => source,
+        };
+        Err(match classify(&source) {
+            ErrorClass::Failover if source.is_timeout() && self.answers_ping(&live).await => ClientError::Command {
+                endpoint: live.endpoint.to_string(),
+                failover: false,
+                source,
+            },
+            ErrorClass::Failover => {
+                tracing::warn!(endpoint = %live.endpoint, error = %source, "failover-class error: dropping the connection");
+                self.invalidate(live.generation);
+                ClientError::Command {
+                    endpoint: live.endpoint.to_string(),
+                    failover: true,
+                    source,
+                }
+            }
+            ErrorClass::Auth => self.auth_error(&live.endpoint, source),
+            ErrorClass::Other => ClientError::Command {
+                endpoint: live.endpoint.to_string(),
+                failover: false,
+                source,
+            },
+        })
+    }
+
+    /// Whether the connection still answers a `PING` within `connect_timeout`: a command that
+    /// timed out on a connection that answers was slow, not a sign of a failover.
+    async fn answers_ping(&self, live: &Live) -> bool {
+        let mut conn = live.conn.clone();
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut conn);
+        matches!(
+            tokio::time::timeout(self.inner.cfg.connect_timeout, ping).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The live connection to the cached endpoint, opening one when there is none: one attempt
+    /// at a time, whose outcome every caller that waited for it shares.
     async fn connection(&self) -> Result<Live, ClientError> {
         if let Some(live) = lock(&self.inner.live).clone() {
             return Ok(live);
         }
-        let _connecting = self.inner.connecting.lock().await;
+        let endpoint = self.endpoint_now().await?;
+        let waited_from = self.inner.attempts.load(Ordering::Acquire);
+        let mut gate = self.inner.connecting.lock().await;
         if let Some(live) = lock(&self.inner.live).clone() {
             return Ok(live);
         }
-        let endpoint = self.resolve().await?;
-        if self.inner.ever_connected.swap(true, Ordering::Relaxed) {
-            self.inner.reconnects.fetch_add(1, Ordering::Relaxed);
+        if let Some(last) = gate.as_ref().filter(|a| a.number > waited_from) {
+            // An attempt finished while we waited: its outcome is ours.
+            return last.result.clone().map_err(|e| self.connect_error(&last.endpoint, e));
         }
-        match self.open(&endpoint).await {
-            Ok(conn) => {
-                let live = Live {
-                    endpoint,
-                    conn,
-                    generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
-                };
-                *lock(&self.inner.live) = Some(live.clone());
-                Ok(live)
+        let endpoint = lock(&self.inner.refresh).endpoint().cloned().unwrap_or(endpoint);
+        let result = self.open(&endpoint).await.map(|conn| Live {
+            endpoint: endpoint.clone(),
+            conn,
+            generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
+        });
+        let number = self.inner.attempts.load(Ordering::Acquire) + 1;
+        match &result {
+            Ok(live) => *lock(&self.inner.live) = Some(live.clone()),
+            Err(e) if classify(e) != ErrorClass::Auth => self.failover_signal(),
+            Err(_) => {}
+        }
+        *gate = Some(Attempt {
+            number,
+            endpoint: endpoint.clone(),
+            result: result.clone(),
+        });
+        self.inner.attempts.store(number, Ordering::Release);
+        result.map_err(|e| self.connect_error(&endpoint, e))
+    }
+
+    fn connect_error(&self, endpoint: &Endpoint, source: RedisError) -> ClientError {
+        match classify(&source) {
+            ErrorClass::Auth => self.auth_error(endpoint, source),
+            ErrorClass::Failover | ErrorClass::Other => ClientError::Connect {
+                endpoint: endpoint.to_string(),
+                source,
+            },
+        }
+    }
+
+    /// The cached endpoint; before the first successful read, waits for a read.
+    async fn endpoint_now(&self) -> Result<Endpoint, ClientError> {
+        let notified = self.inner.read_done.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let waiting = {
+            let refresh = lock(&self.inner.refresh);
+            if let Some(endpoint) = refresh.endpoint() {
+                return Ok(endpoint.clone());
             }
-            Err(source) => Err(match classify(&source) {
-                ErrorClass::Auth => self.auth_error(&endpoint, source),
-                // Failover-class, and anything unexpected while connecting: look again later.
-                ErrorClass::Failover | ErrorClass::Other => {
-                    lock(&self.inner.refresh).mark_stale();
-                    ClientError::Connect {
-                        endpoint: endpoint.to_string(),
-                        source,
-                    }
-                }
+            refresh.read_due(Instant::now())
+        };
+        if waiting || self.inner.reader.load(Ordering::Acquire) {
+            self.read_if_due();
+            notified.await;
+        }
+        let refresh = lock(&self.inner.refresh);
+        match refresh.endpoint() {
+            Some(endpoint) => Ok(endpoint.clone()),
+            None => Err(ClientError::NotResolved {
+                parameter: self.inner.cfg.parameter.clone(),
+                last_error: refresh.last_error().unwrap_or("no read finished yet").to_owned(),
+                retry_in: refresh.next_read_in(Instant::now()).unwrap_or_default(),
             }),
         }
     }
 
-    /// Drops connection `generation` if it is still the live one, and marks the endpoint stale.
+    /// Drops connection `generation` if it is still the live one, and schedules a re-read.
     fn invalidate(&self, generation: u64) {
-        let mut live = lock(&self.inner.live);
-        if live.as_ref().is_some_and(|l| l.generation == generation) {
-            *live = None;
-            lock(&self.inner.refresh).mark_stale();
+        let dropped = {
+            let mut live = lock(&self.inner.live);
+            let current = live.as_ref().is_some_and(|l| l.generation == generation);
+            if current {
+                *live = None;
+            }
+            current
+        };
+        if dropped {
+            self.failover_signal();
         }
     }
 
-    fn auth_error(&self, endpoint: &Endpoint, source: redis::RedisError) -> ClientError {
+    /// The cached endpoint failed like a moved primary: open a read episode.
+    fn failover_signal(&self) {
+        lock(&self.inner.refresh).failover_signal(Instant::now(), random());
+        self.start_reader();
+    }
+
+    /// Starts the reader if a read is due now (first use, revalidation, or a paused episode).
+    fn read_if_due(&self) {
+        if lock(&self.inner.refresh).read_due(Instant::now()) {
+            self.start_reader();
+        }
+    }
+
+    /// Starts the background reader unless it runs already.
+    fn start_reader(&self) {
+        if self.inner.reader.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move { inner.reader_loop().await });
+    }
+
+    fn auth_error(&self, endpoint: &Endpoint, source: RedisError) -> ClientError {
         let hint = if self.inner.cfg.auth_token.is_some() {
             "Check auth_token: it must be the replication group's current AUTH token"
         } else {
@@ -214,72 +358,6 @@ impl EndpointClient {
             hint,
             source,
         }
-    }
-
-    /// The endpoint to use now, reading the parameter when [`RefreshState::decide`] says so.
-    async fn resolve(&self) -> Result<Endpoint, ClientError> {
-        let _reading = self.inner.reading.lock().await;
-        let decision = lock(&self.inner.refresh).decide(Instant::now());
-        match decision {
-            Decision::Use(endpoint) => Ok(endpoint),
-            Decision::Wait { retry_in, last_error } => Err(ClientError::NotResolved {
-                parameter: self.inner.cfg.parameter.clone(),
-                last_error,
-                retry_in,
-            }),
-            Decision::Read => {
-                let cfg = &self.inner.cfg;
-                let started = Instant::now();
-                let gap = jittered(cfg.refresh_min_interval, cfg.refresh_jitter);
-                self.inner.parameter_reads.fetch_add(1, Ordering::Relaxed);
-                let result = self.read_parameter().await;
-                let mut state = lock(&self.inner.refresh);
-                match result {
-                    Ok(endpoint) => {
-                        if let ReadOutcome::Changed { from } = state.record_read(started, gap, Ok(endpoint.clone())) {
-                            self.inner.endpoint_changes.fetch_add(1, Ordering::Relaxed);
-                            tracing::info!(parameter = %cfg.parameter, %from, to = %endpoint, "Redis endpoint changed");
-                        }
-                        Ok(endpoint)
-                    }
-                    Err(err) => {
-                        state.record_read(started, gap, Err(err.to_string()));
-                        match state.endpoint() {
-                            // Keep going with what we have: Redis may be fine while SSM is not.
-                            Some(cached) => {
-                                tracing::warn!(error = %err, endpoint = %cached, "using the cached endpoint");
-                                Ok(cached.clone())
-                            }
-                            None => Err(err),
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// One `GetParameter` (decrypted, so `SecureString` works).
-    async fn read_parameter(&self) -> Result<Endpoint, ClientError> {
-        let parameter = &self.inner.cfg.parameter;
-        let out = self
-            .inner
-            .ssm
-            .get_parameter()
-            .name(parameter)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|err| ClientError::ReadParameter {
-                parameter: parameter.clone(),
-                detail: sdk::summarize(&err).0,
-                source: Box::new(err),
-            })?;
-        let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-        Endpoint::parse(value).map_err(|reason| ClientError::BadEndpoint {
-            parameter: parameter.clone(),
-            value: value.to_owned(),
-            reason,
-        })
     }
 
     /// Opens a multiplexed connection with the configured timeouts, TLS and AUTH.
@@ -295,5 +373,106 @@ impl EndpointClient {
             response: cfg.command_timeout,
         };
         redis_conn::connect(endpoint, &security, timeouts).await
+    }
+}
+
+impl Inner {
+    /// Reads whenever the schedule says, while an episode lasts and callers keep calling; then
+    /// stops (the next call that finds a read due starts it again).
+    async fn reader_loop(self: Arc<Self>) {
+        loop {
+            let calls_before = self.calls.load(Ordering::Relaxed);
+            let wait = lock(&self.refresh).next_read_in(Instant::now());
+            if let Some(wait) = wait.filter(|w| *w <= self.cfg.refresh_max_interval.saturating_mul(2)) {
+                tokio::time::sleep(wait).await;
+                self.read_once().await;
+                self.read_done.notify_waiters();
+            }
+            let more = {
+                let refresh = lock(&self.refresh);
+                refresh.in_episode() && refresh.endpoint().is_some()
+            };
+            let still_called = self.calls.load(Ordering::Relaxed) != calls_before;
+            if more && still_called && wait.is_some() {
+                continue;
+            }
+            self.reader.store(false, Ordering::Release);
+            // A signal that came while we were stopping must not be lost.
+            let due = lock(&self.refresh).read_due(Instant::now());
+            if !due || self.reader.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    }
+
+    /// One `GetParameter` (decrypted, so `SecureString` works), recorded in the schedule.
+    async fn read_once(&self) {
+        let cfg = &self.cfg;
+        self.parameter_reads.fetch_add(1, Ordering::Relaxed);
+        let call = self
+            .ssm
+            .get_parameter()
+            .name(&cfg.parameter)
+            .with_decryption(true)
+            .send();
+        let result = match tokio::time::timeout(cfg.read_timeout, call).await {
+            Err(_) => ReadResult::Failed(format!(
+                "Failed to read SSM parameter {}: no answer within read_timeout ({:?})",
+                cfg.parameter, cfg.read_timeout
+            )),
+            Ok(Err(err)) => {
+                let (detail, code) = sdk::summarize(&err);
+                let text = ClientError::ReadParameter {
+                    parameter: cfg.parameter.clone(),
+                    detail,
+                    source: Box::new(err),
+                }
+                .to_string();
+                if code.is_some_and(|c| c.contains("Throttl")) {
+                    ReadResult::Throttled(text)
+                } else {
+                    ReadResult::Failed(text)
+                }
+            }
+            Ok(Ok(out)) => {
+                let parameter = out.parameter();
+                let secure = parameter.and_then(|p| p.r#type()) == Some(&ParameterType::SecureString);
+                let value = parameter.and_then(|p| p.value()).unwrap_or_default();
+                let shown = |v: &str| if secure { HIDDEN.to_owned() } else { v.to_owned() };
+                match Endpoint::parse(value) {
+                    Err(reason) => ReadResult::Failed(
+                        ClientError::BadEndpoint {
+                            parameter: cfg.parameter.clone(),
+                            value: shown(value),
+                            reason,
+                        }
+                        .to_string(),
+                    ),
+                    Ok(endpoint) if !cfg.host_allowed(&endpoint.host) => ReadResult::Failed(
+                        ClientError::NotAllowed {
+                            parameter: cfg.parameter.clone(),
+                            host: shown(&endpoint.host),
+                            allowed: cfg.allowed_host_suffixes.join(", "),
+                        }
+                        .to_string(),
+                    ),
+                    Ok(endpoint) => ReadResult::Value(endpoint),
+                }
+            }
+        };
+        if let ReadResult::Failed(why) | ReadResult::Throttled(why) = &result {
+            tracing::warn!(parameter = %cfg.parameter, error = %why, "could not refresh the endpoint; keeping the cached one, if any");
+        }
+        let outcome = lock(&self.refresh).record(Instant::now(), result, random());
+        if let ReadOutcome::Changed { from } = outcome {
+            self.endpoint_changes.fetch_add(1, Ordering::Relaxed);
+            let to = lock(&self.refresh).endpoint().cloned();
+            tracing::info!(parameter = %cfg.parameter, %from, to = %to.as_ref().map(ToString::to_string).unwrap_or_default(), "Redis endpoint changed");
+            // The next call connects to the new endpoint.
+            let mut live = lock(&self.live);
+            if live.as_ref().is_some_and(|l| Some(&l.endpoint) != to.as_ref()) {
+                *live = None;
+            }
+        }
     }
 }

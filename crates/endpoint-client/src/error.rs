@@ -20,19 +20,36 @@ pub enum ClientError {
         #[source]
         source: BoxError,
     },
-    /// The parameter holds something that is not `host:port`.
+    /// The parameter holds something that is not `host:port`. A cached endpoint stays in use.
     #[error("SSM parameter {parameter} holds {value:?}, which is not a Redis endpoint ({reason}): expected host:port, as redis-reconciler writes it")]
     BadEndpoint {
         /// The parameter.
         parameter: String,
-        /// Its value.
+        /// Its value (`(SecureString: value not shown)` for a SecureString).
         value: String,
         /// What is wrong with it.
         reason: String,
     },
-    /// No endpoint is known yet, and the last read of the parameter failed too recently to
-    /// read it again.
-    #[error("No Redis endpoint known yet from SSM parameter {parameter}: the last read failed ({last_error}); the next read is allowed in {} ms", retry_in.as_millis())]
+    /// The parameter names a host outside `allowed_host_suffixes`. A cached endpoint stays in use.
+    #[error("SSM parameter {parameter} names host {host:?}, which does not end with any of allowed_host_suffixes ({allowed}): refused")]
+    NotAllowed {
+        /// The parameter.
+        parameter: String,
+        /// The host it names (`(SecureString: value not shown)` for a SecureString).
+        host: String,
+        /// The allowed suffixes.
+        allowed: String,
+    },
+    /// The call did not finish within `call_timeout`.
+    #[error("No answer within call_timeout ({after:?}) while {doing}")]
+    Deadline {
+        /// `call_timeout`.
+        after: std::time::Duration,
+        /// What the call was doing.
+        doing: &'static str,
+    },
+    /// No endpoint is known yet: the last read of the parameter failed.
+    #[error("No Redis endpoint known yet from SSM parameter {parameter}: {last_error}; the next read is in {} ms", retry_in.as_millis())]
     NotResolved {
         /// The parameter.
         parameter: String,
@@ -93,7 +110,7 @@ impl ClientError {
     pub fn is_failover(&self) -> bool {
         matches!(
             self,
-            ClientError::Connect { .. } | ClientError::Command { failover: true, .. }
+            ClientError::Connect { .. } | ClientError::Command { failover: true, .. } | ClientError::Deadline { .. }
         )
     }
 

@@ -5,12 +5,13 @@
 //! with `READONLY`) or keep a cached DNS answer. [`EndpointClient`] reads the endpoint
 //! (`host:port`) from the parameter on first use and caches it together with one multiplexed
 //! connection. When a command fails in a way that means "this is no longer the primary"
-//! (`READONLY`, a refused, reset or dropped connection, a timeout) it drops the connection,
-//! marks the endpoint stale and returns the error. The next call re-reads the parameter if
-//! enough time has passed since the last read ([`ClientConfig::refresh_min_interval`] plus a
-//! random jitter, so a fleet of clients does not read in lock-step), otherwise it reconnects
-//! to the cached endpoint. Retrying is the caller's decision: [`ClientError::is_failover`] says
-//! whether a retry is expected to succeed once the new primary is published.
+//! (`READONLY`, a refused, reset or dropped connection, a timeout on a connection that no longer
+//! answers) it drops the connection and returns the error; a background task re-reads the
+//! parameter on a jittered, backing-off schedule ([`ClientConfig::refresh_first_window`],
+//! [`ClientConfig::refresh_max_interval`]) while calls keep using the cached endpoint. One
+//! connection attempt runs at a time and every call is bounded by
+//! [`ClientConfig::call_timeout`]. Retrying is the caller's decision: [`ClientError::is_failover`]
+//! says whether a retry is expected to succeed once the new primary is published.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), endpoint_client::ClientError> {
@@ -24,8 +25,8 @@
 //! ```
 //!
 //! Modules: [`config`] (settings), [`error`] (the one error type), [`endpoint`] (parsing the
-//! parameter value and classifying Redis errors), `refresh` (private: when to re-read the
-//! parameter, the rate limit and its jitter), [`client`] (the client itself).
+//! parameter value and classifying Redis errors), `refresh` (private: the read schedule),
+//! [`client`] (the client itself).
 
 #![warn(missing_docs)]
 
