@@ -259,8 +259,12 @@ impl EndpointClient {
             generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
         });
         let number = self.inner.attempts.load(Ordering::Acquire) + 1;
+        let still_current = lock(&self.inner.refresh).endpoint() == Some(&endpoint);
         match &result {
-            Ok(live) => *lock(&self.inner.live) = Some(live.clone()),
+            // A read that found a new endpoint while we connected wins: this connection serves
+            // this call and the callers that waited for it, and is not kept.
+            Ok(live) if still_current => *lock(&self.inner.live) = Some(live.clone()),
+            Ok(_) => {}
             Err(e) if classify(e) != ErrorClass::Auth => self.failover_signal(),
             Err(_) => {}
         }
