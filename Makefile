@@ -28,7 +28,7 @@ venv: $(VENV_STAMP) ## Python venv with the pinned emulator (moto)
 fmt: ## Format the code
 	cargo fmt --all
 
-PY_SOURCES := demo infra tests/emulator tests/local_loop.py
+PY_SOURCES := bench demo infra tests/emulator tests/local_loop.py
 
 .PHONY: lint
 lint: $(INFRA_STAMP) ## rustfmt check, clippy -D warnings, ruff check and ruff format --check (ruff.toml)
@@ -87,6 +87,11 @@ bench: venv redis cargo-lambda ## Run the drill BENCH_RUNS (20) times; writes p5
 	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
 	cargo build --release --locked -p endpoint-client --example sample-app
 	$(PY) demo/bench.py $(BENCH_RUNS)
+
+.PHONY: bench-functions
+bench-functions: venv ## Cold start, warm CPU, RSS, size and AWS calls of both functions beside a boto3 baseline; rewrites its BENCHMARKS.md section
+	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
+	$(PY) bench/functions.py
 
 .PHONY: build
 build: ## Release build of both functions (target/release/)

@@ -920,3 +920,74 @@ async fn oversized_and_junk_events_are_rejected_without_any_call() {
     }
     assert_eq!(bed.emu.operations().await, Vec::<String>::new());
 }
+
+// ---- The fewest AWS calls (speed issue: the API-call minimums are tests, not bench figures) ----
+
+#[tokio::test]
+async fn a_no_change_reconcile_of_one_group_makes_one_describe_and_one_read() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    r.run("redis-reconciler/direct-all.json").await.unwrap();
+    bed.emu.clear_operations().await;
+    let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
+    assert_eq!(result_of(&resp, "orders").action, Action::Unchanged);
+    assert_eq!(
+        bed.emu.operations().await,
+        ["elasticache:DescribeReplicationGroups", "ssm:GetParameters"]
+    );
+}
+
+#[tokio::test]
+async fn a_no_change_reconcile_of_1000_groups_makes_at_most_10_describe_pages_and_100_reads() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN 1,000 groups, each parameter already holding its group's primary
+    let ids: Vec<String> = (0..1000).map(|i| format!("g{i:04}")).collect();
+    for id in &ids {
+        bed.create_group(id).await;
+    }
+    let mut marker: Option<String> = None;
+    loop {
+        let page = bed
+            .ec
+            .describe_replication_groups()
+            .max_records(100)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .unwrap();
+        for g in page.replication_groups() {
+            let member = g.node_groups()[0]
+                .node_group_members()
+                .iter()
+                .find(|m| m.current_role() == Some("primary"))
+                .unwrap();
+            let e = member.read_endpoint().unwrap();
+            bed.put_param(
+                &format!("/app/{}/redis", g.replication_group_id().unwrap()),
+                &format!("{}:{}", e.address().unwrap(), e.port().unwrap()),
+                ParameterType::String,
+            )
+            .await;
+        }
+        marker = page.marker().map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    let targets: Vec<(String, String)> = ids.iter().map(|id| (id.clone(), format!("/app/{id}/redis"))).collect();
+    let targets: Vec<(&str, &str)> = targets.iter().map(|(g, p)| (g.as_str(), p.as_str())).collect();
+    let r = bed.reconciler(config(&targets));
+    bed.emu.clear_operations().await;
+    // WHEN the schedule fires
+    let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
+    // THEN every group is unchanged, read with at most 10 describe pages and 100 GetParameters
+    assert!(resp.results.iter().all(|t| t.action == Action::Unchanged), "{:?}", resp.failures());
+    assert_eq!(resp.results.len(), 1000);
+    let ops = bed.emu.operations().await;
+    let describes = ops.iter().filter(|o| *o == "elasticache:DescribeReplicationGroups").count();
+    let reads = ops.iter().filter(|o| *o == "ssm:GetParameters").count();
+    assert!(describes <= 10, "{describes} describe calls");
+    assert!(reads <= 100, "{reads} GetParameters calls");
+    assert_eq!(ops.len(), describes + reads, "{ops:?}");
+}
