@@ -5,10 +5,11 @@ A small Lambda Runtime API (this file) hands events to one function process at a
 what a caller sees; the AWS emulator answers the AWS calls. For each function and its baseline,
 interleaved:
 
-- cold start: process spawn -> first response of a no-change invocation (COLD_STARTS times),
+- cold start: process spawn -> first response of a no-change invocation (COLD_STARTS times,
+  default 30),
   and init alone (spawn -> first /next);
-- warm: WARM_INVOCATIONS no-change invocations in one process: CPU time (user + system, all
-  threads, /proc/<pid>/task/*/schedstat) per invocation, and wall latency median and p99;
+- warm: WARM_INVOCATIONS (default 400) no-change invocations in one process: CPU time (user +
+  system, all threads, /proc/<pid>/task/*/schedstat) per invocation, and wall latency median and p99;
 - peak RSS (VmHWM), binary and zip size;
 - AWS API calls per invocation, counted at the emulator;
 - scale (reconciler): one no-change reconcile of 10, 100 and 1,000 groups: API calls and time.
@@ -36,8 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PY = ROOT / ".venv/bin/python"
-COLD_STARTS = int(os.environ.get("COLD_STARTS", "15"))
-WARM_INVOCATIONS = int(os.environ.get("WARM_INVOCATIONS", "200"))
+COLD_STARTS = int(os.environ.get("COLD_STARTS", "30"))
+WARM_INVOCATIONS = int(os.environ.get("WARM_INVOCATIONS", "400"))
 SCALES = [int(n) for n in os.environ.get("SCALES", "10,100,1000").split(",") if n]
 BEGIN, END = "<!-- bench:functions begin -->", "<!-- bench:functions end -->"
 ACCOUNT = "123456789012"
@@ -45,7 +46,8 @@ ACCOUNT = "123456789012"
 
 # ---- a Lambda Runtime API --------------------------------------------------------------------
 class RuntimeApi:
-    """The four Runtime API endpoints, for one function process at a time."""
+    """The four Runtime API endpoints, for one function process: each process gets its own, so a
+    killed process's last `/next`, still in flight, can never take the next process's event."""
 
     def __init__(self):
         self.events = queue.Queue()
@@ -66,10 +68,7 @@ class RuntimeApi:
                 with api.lock:
                     if api.first_next is None:
                         api.first_next = time.monotonic()
-                    # The queue of the process that asked: a killed process's pending /next must
-                    # not take the next process's event.
-                    events = api.events
-                request_id, body = events.get()
+                request_id, body = api.events.get()
                 headers = {
                     "Lambda-Runtime-Aws-Request-Id": request_id,
                     "Lambda-Runtime-Deadline-Ms": str(int((time.time() + 60) * 1000)),
@@ -223,7 +222,9 @@ class Function:
     def __init__(self, name, argv, env, event):
         self.name, self.argv, self.env, self.event = name, argv, env, event
 
-    def spawn(self, api, emulator):
+    def spawn(self, emulator):
+        """Starts the process against a Runtime API of its own: (process, api, spawn time)."""
+        api = RuntimeApi()
         env = {
             "PATH": os.environ.get("PATH", ""),
             "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -240,13 +241,10 @@ class Function:
             "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             **self.env,
         }
-        with api.lock:
-            api.first_next = None
-            api.events = queue.Queue()
         started = time.monotonic()
         quiet = None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL
         proc = subprocess.Popen(self.argv, env=env, stdout=quiet, stderr=quiet)
-        return proc, started
+        return proc, api, started
 
 
 def percentile(values, p):
@@ -254,8 +252,15 @@ def percentile(values, p):
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def cold(fn, api, emulator, attempt=1):
-    proc, started = fn.spawn(api, emulator)
+def stop(proc, api):
+    proc.kill()
+    proc.wait()
+    api.server.shutdown()
+    api.server.server_close()
+
+
+def cold(fn, emulator, attempt=1):
+    proc, api, started = fn.spawn(emulator)
     try:
         try:
             at, kind, body = api.invoke(fn.event, timeout=20)
@@ -264,19 +269,17 @@ def cold(fn, api, emulator, attempt=1):
             print(f"{fn.name}: no answer within 20 s (process {state}, /next seen: {api.first_next is not None})")
             if attempt > 1:
                 raise
-            proc.kill()
-            proc.wait()
-            return cold(fn, api, emulator, attempt + 1)
+            stop(proc, api)
+            return cold(fn, emulator, attempt + 1)
         if kind != "response":
             sys.exit(f"{fn.name}: the invocation failed: {body}")
         return api.first_next - started, at - started, body
     finally:
-        proc.kill()
-        proc.wait()
+        stop(proc, api)
 
 
-def warm(fn, api, emulator):
-    proc, _ = fn.spawn(api, emulator)
+def warm(fn, emulator):
+    proc, api, _ = fn.spawn(emulator)
     try:
         api.invoke(fn.event)
         api.invoke(fn.event)
@@ -292,13 +295,12 @@ def warm(fn, api, emulator):
         cpu = (cpu_seconds(proc.pid) - cpu0) / WARM_INVOCATIONS
         return {"cpu_ms": cpu * 1000, "wall": walls, "rss": peak_rss_mib(proc.pid), "calls": calls}
     finally:
-        proc.kill()
-        proc.wait()
+        stop(proc, api)
 
 
-def scale(fn, api, emulator, n, targets):
+def scale(fn, emulator, n, targets):
     f = Function(fn.name, fn.argv, {**fn.env, "REDIS_TARGETS": targets}, fn.event)
-    proc, _ = f.spawn(api, emulator)
+    proc, api, _ = f.spawn(emulator)
     try:
         emulator.clear()
         sent = time.monotonic()
@@ -308,8 +310,7 @@ def scale(fn, api, emulator, n, targets):
         calls = [r["operation"] for r in emulator.requests()]
         return at - sent, calls
     finally:
-        proc.kill()
-        proc.wait()
+        stop(proc, api)
 
 
 def sizes(binary):
@@ -328,7 +329,6 @@ def count(calls):
 
 
 def main():
-    api = RuntimeApi()
     emulator = Emulator()
     targets = emulator.groups(1, "orders")
     zone = emulator.zone()
@@ -357,11 +357,11 @@ def main():
             results[fn.name] = {"init": [], "cold": []}
         for _ in range(COLD_STARTS):
             for fn in (rust, py):  # interleaved
-                init, first, _ = cold(fn, api, emulator)
+                init, first, _ = cold(fn, emulator)
                 results[fn.name]["init"].append(init)
                 results[fn.name]["cold"].append(first)
         for fn in (rust, py):
-            results[fn.name].update(warm(fn, api, emulator))
+            results[fn.name].update(warm(fn, emulator))
             print(f"{fn.name}: measured", flush=True)
         results[rust.name]["size"] = sizes(Path(rust.argv[0]))
 
@@ -370,7 +370,7 @@ def main():
         many = emulator.groups(n, f"s{n}-")
         row = [n]
         for fn in (pairs[0][0], pairs[0][1]):
-            took, calls = scale(fn, api, emulator, n, many)
+            took, calls = scale(fn, emulator, n, many)
             row += [took, count(calls)]
         scale_rows.append(row)
         print(f"scale {n}: measured", flush=True)

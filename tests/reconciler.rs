@@ -982,10 +982,17 @@ async fn a_no_change_reconcile_of_1000_groups_makes_at_most_10_describe_pages_an
     // WHEN the schedule fires
     let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
     // THEN every group is unchanged, read with at most 10 describe pages and 100 GetParameters
-    assert!(resp.results.iter().all(|t| t.action == Action::Unchanged), "{:?}", resp.failures());
+    assert!(
+        resp.results.iter().all(|t| t.action == Action::Unchanged),
+        "{:?}",
+        resp.failures()
+    );
     assert_eq!(resp.results.len(), 1000);
     let ops = bed.emu.operations().await;
-    let describes = ops.iter().filter(|o| *o == "elasticache:DescribeReplicationGroups").count();
+    let describes = ops
+        .iter()
+        .filter(|o| *o == "elasticache:DescribeReplicationGroups")
+        .count();
     let reads = ops.iter().filter(|o| *o == "ssm:GetParameters").count();
     assert!(describes <= 10, "{describes} describe calls");
     assert!(reads <= 100, "{reads} GetParameters calls");

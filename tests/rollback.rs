@@ -740,9 +740,14 @@ async fn an_already_rolled_back_alarm_makes_one_list_call_only() {
     let Some(bed) = bed().await else { return };
     bed.create_a_pair().await;
     let f = bed.rollback(bed.config());
-    f.run("bluegreen-rollback/alarm-action-metric-alarm.json").await.unwrap();
+    f.run("bluegreen-rollback/alarm-action-metric-alarm.json")
+        .await
+        .unwrap();
     bed.emu.clear_operations().await;
-    let resp = f.run("bluegreen-rollback/alarm-action-metric-alarm.json").await.unwrap();
+    let resp = f
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
+        .await
+        .unwrap();
     assert_eq!(resp.action, Outcome::AlreadyRolledBack);
     assert_eq!(bed.emu.operations().await, ["route53:ListResourceRecordSets"]);
 }

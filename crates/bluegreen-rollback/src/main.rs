@@ -6,7 +6,9 @@ use failover_core::{init, sdk};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+// One thread: each invocation is I/O-bound and Lambda runs one at a time per sandbox; a
+// multi-thread runtime only adds start-up and scheduling cost (make bench-functions).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     // Honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL.
     lambda_runtime::tracing::init_default_subscriber();
