@@ -747,3 +747,50 @@ async fn a_malformed_secure_value_is_reported_without_its_value() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_throttled_parameter_read_backs_off_and_is_not_an_error_for_callers() {
+    let Some(primary) = RedisServer::start().await else {
+        return;
+    };
+    let Some(bed) = bed().await else { return };
+    bed.publish(&primary.endpoint()).await;
+    let cfg = fast_config();
+    let client = bed.client(cfg.clone());
+    client.query::<()>(&set("k", "v")).await.expect("first write");
+    // GIVEN SSM throttles every GetParameter from now on
+    bed.emu
+        .fault(serde_json::json!({"service": "ssm", "operation": "GetParameter", "status": 400, "code": "ThrottlingException", "message": "Rate exceeded"}))
+        .await;
+    // WHEN the connection drops, so the client re-reads
+    let _: i64 = primary
+        .query(&["CLIENT", "KILL", "TYPE", "normal"])
+        .await
+        .expect("CLIENT KILL");
+    let _ = client.query::<()>(&set("k", "v")).await;
+    // (longer than any re-read interval: a re-read is due, and SSM throttles it)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // THEN callers keep writing through the cached endpoint for the next 2 s, without an error
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let started = Instant::now();
+        client
+            .query::<()>(&set("k", "v"))
+            .await
+            .expect("no error while SSM throttles");
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "a write took {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
+    // AND the client asked SSM (the SDK retries each read 4 times) far less than it wrote
+    let reads = bed.parameter_reads().await;
+    let episode_reads = cfg.max_reads_after_failure(Duration::from_secs(2)) * failover_core::sdk::MAX_ATTEMPTS as usize;
+    assert!(
+        reads <= episode_reads,
+        "{reads} GetParameter calls, bound {episode_reads}"
+    );
+}
