@@ -9,56 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use endpoint_client::{ClientConfig, ClientError, EndpointClient, Stats};
+use failover_tests::client_bed::{ClientBed, PARAM};
 use failover_tests::redis_server::RedisServer;
 use failover_tests::tls::TlsFiles;
-use failover_tests::Emulator;
 use tokio::time::Instant;
 
-const PARAM: &str = "/app/orders/redis";
 /// Pause between two writes of the simulated application.
 const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 
-/// The emulator plus an SSM client to set up and inspect the parameter.
-struct Bed {
-    emu: Emulator,
-    ssm: aws_sdk_ssm::Client,
-}
-
-async fn bed() -> Option<Bed> {
-    let emu = Emulator::start().await?;
-    let sdk = emu.sdk_config().await;
-    Some(Bed {
-        ssm: aws_sdk_ssm::Client::new(&sdk),
-        emu,
-    })
-}
-
-impl Bed {
-    async fn publish(&self, value: &str) {
-        self.ssm
-            .put_parameter()
-            .name(PARAM)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .expect("put parameter");
-    }
-
-    /// `GetParameter` calls served since the log was last cleared.
-    async fn parameter_reads(&self) -> usize {
-        self.emu
-            .operations()
-            .await
-            .iter()
-            .filter(|op| op.as_str() == "ssm:GetParameter")
-            .count()
-    }
-
-    fn client(&self, cfg: ClientConfig) -> EndpointClient {
-        EndpointClient::new(self.ssm.clone(), cfg)
-    }
+async fn bed() -> Option<ClientBed> {
+    ClientBed::start().await
 }
 
 /// Production behaviour at test speed.
@@ -124,6 +84,23 @@ async fn wait_for(log: &Arc<Mutex<Vec<Write>>>, limit: Duration, pred: impl Fn(&
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     false
+}
+
+/// Writes every 20 ms for `window`; each must succeed in under 300 ms.
+async fn writes_stay_quick(client: &EndpointClient, window: Duration, what: &str) {
+    let until = Instant::now() + window;
+    let mut i = 0;
+    while Instant::now() < until {
+        let started = Instant::now();
+        client
+            .query::<()>(&set(&format!("k:{i}"), "v"))
+            .await
+            .unwrap_or_else(|e| panic!("write {i} {what}: {e}"));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(300), "write {i} {what} took {took:?}");
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// True once a write succeeded after a failed one.
@@ -580,22 +557,7 @@ async fn a_stalled_parameter_read_does_not_hold_up_calls() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     // THEN for the next 1.5 s (several re-read intervals) calls go on with the cached endpoint,
     // each quickly
-    let until = Instant::now() + Duration::from_millis(1500);
-    let mut i = 0;
-    while Instant::now() < until {
-        let started = Instant::now();
-        client
-            .query::<()>(&set(&format!("k:{i}"), "v"))
-            .await
-            .expect("write during the stalled read");
-        assert!(
-            started.elapsed() < Duration::from_millis(300),
-            "write {i} took {:?}",
-            started.elapsed()
-        );
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    writes_stay_quick(&client, Duration::from_millis(1500), "during the stalled read").await;
     assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
 }
 
@@ -771,20 +733,7 @@ async fn a_throttled_parameter_read_backs_off_and_is_not_an_error_for_callers() 
     // (longer than any re-read interval: a re-read is due, and SSM throttles it)
     tokio::time::sleep(Duration::from_millis(500)).await;
     // THEN callers keep writing through the cached endpoint for the next 2 s, without an error
-    let until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < until {
-        let started = Instant::now();
-        client
-            .query::<()>(&set("k", "v"))
-            .await
-            .expect("no error while SSM throttles");
-        assert!(
-            started.elapsed() < Duration::from_millis(300),
-            "a write took {:?}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    writes_stay_quick(&client, Duration::from_secs(2), "while SSM throttles").await;
     assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
     // AND the client asked SSM (the SDK retries each read 4 times) far less than it wrote
     let reads = bed.parameter_reads().await;

@@ -8,39 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use endpoint_client::{ClientConfig, EndpointClient};
+use failover_tests::client_bed::{ClientBed, PARAM};
 use failover_tests::redis_server::RedisServer;
-use failover_tests::Emulator;
 use tokio::time::Instant;
-
-const PARAM: &str = "/app/orders/redis";
-
-struct Bed {
-    emu: Emulator,
-    ssm: aws_sdk_ssm::Client,
-}
-
-impl Bed {
-    async fn publish(&self, value: &str) {
-        self.ssm
-            .put_parameter()
-            .name(PARAM)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .expect("put parameter");
-    }
-
-    async fn parameter_reads(&self) -> usize {
-        let ops = self.emu.operations().await;
-        ops.iter().filter(|op| op.as_str() == "ssm:GetParameter").count()
-    }
-
-    fn client(&self, cfg: ClientConfig) -> EndpointClient {
-        EndpointClient::new(self.ssm.clone(), cfg)
-    }
-}
 
 fn set(key: &str, value: &str) -> redis::Cmd {
     redis::cmd("SET").arg(key).arg(value).clone()
@@ -52,11 +22,7 @@ async fn a_fleet_of_200_clients_reads_within_the_documented_bound_and_recovers_w
         return;
     };
     let Some(new) = RedisServer::start().await else { return };
-    let Some(emu) = Emulator::start().await else { return };
-    let bed = Bed {
-        ssm: aws_sdk_ssm::Client::new(&emu.sdk_config().await),
-        emu,
-    };
+    let Some(bed) = ClientBed::start().await else { return };
     bed.publish(&old.endpoint()).await;
     // GIVEN 200 processes' clients with the default schedule, all writing every 50 ms
     let cfg = ClientConfig::new(PARAM);

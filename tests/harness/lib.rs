@@ -9,6 +9,7 @@
 //! workspace root (`make venv` creates it). When neither exists a test is skipped with a
 //! message, unless `FAILOVER_REQUIRE_EMULATOR=1` (set by `make test` and CI), where it fails.
 
+pub mod client_bed;
 pub mod lambda;
 pub mod redis_server;
 pub mod tls;
