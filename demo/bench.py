@@ -42,7 +42,9 @@ def machine():
 
 def commit():
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", ":!BENCHMARKS.md"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     return out.stdout.strip() + (" + uncommitted changes" if dirty.strip() else "")
 
 
