@@ -86,6 +86,17 @@ async fn wait_for(log: &Arc<Mutex<Vec<Write>>>, limit: Duration, pred: impl Fn(&
     false
 }
 
+/// Kills the client's connection (a failover-class error on its next write, which opens a read
+/// episode), then waits longer than any re-read interval, so a read of the parameter is due.
+async fn drop_connection_until_a_read_is_due(primary: &RedisServer, client: &EndpointClient) {
+    let _: i64 = primary
+        .query(&["CLIENT", "KILL", "TYPE", "normal"])
+        .await
+        .expect("CLIENT KILL");
+    let _ = client.query::<()>(&set("k", "v")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
 /// Writes every 20 ms for `window`; each must succeed in under 300 ms.
 async fn writes_stay_quick(client: &EndpointClient, window: Duration, what: &str) {
     let until = Instant::now() + window;
@@ -548,13 +559,7 @@ async fn a_stalled_parameter_read_does_not_hold_up_calls() {
         .fault(serde_json::json!({"service": "ssm", "operation": "GetParameter", "delay_ms": 3000}))
         .await;
     // WHEN its connection is killed (a failover-class error that schedules a re-read)
-    let _: i64 = primary
-        .query(&["CLIENT", "KILL", "TYPE", "normal"])
-        .await
-        .expect("CLIENT KILL");
-    let _ = client.query::<()>(&set("k", "v")).await;
-    // (longer than any re-read interval: a re-read is due, and it stalls)
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop_connection_until_a_read_is_due(&primary, &client).await;
     // THEN for the next 1.5 s (several re-read intervals) calls go on with the cached endpoint,
     // each quickly
     writes_stay_quick(&client, Duration::from_millis(1500), "during the stalled read").await;
@@ -725,13 +730,7 @@ async fn a_throttled_parameter_read_backs_off_and_is_not_an_error_for_callers() 
         .fault(serde_json::json!({"service": "ssm", "operation": "GetParameter", "status": 400, "code": "ThrottlingException", "message": "Rate exceeded"}))
         .await;
     // WHEN the connection drops, so the client re-reads
-    let _: i64 = primary
-        .query(&["CLIENT", "KILL", "TYPE", "normal"])
-        .await
-        .expect("CLIENT KILL");
-    let _ = client.query::<()>(&set("k", "v")).await;
-    // (longer than any re-read interval: a re-read is due, and SSM throttles it)
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop_connection_until_a_read_is_due(&primary, &client).await;
     // THEN callers keep writing through the cached endpoint for the next 2 s, without an error
     writes_stay_quick(&client, Duration::from_secs(2), "while SSM throttles").await;
     assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));

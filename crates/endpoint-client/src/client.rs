@@ -30,7 +30,7 @@ use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 use crate::config::ClientConfig;
 use crate::endpoint::{classify, Endpoint, ErrorClass};
 use crate::error::ClientError;
-use crate::refresh::{random, ReadOutcome, ReadResult, RefreshState, Schedule};
+use crate::refresh::{random, ReadOutcome, ReadResult, RefreshState};
 
 /// Shown instead of a SecureString parameter's value.
 const HIDDEN: &str = "(SecureString: value not shown)";
@@ -111,11 +111,7 @@ impl std::fmt::Debug for EndpointClient {
 impl EndpointClient {
     /// Creates a client. Makes no network call: the parameter is read on first use.
     pub fn new(ssm: aws_sdk_ssm::Client, cfg: ClientConfig) -> Self {
-        let schedule = Schedule {
-            first_window: cfg.refresh_first_window,
-            max_interval: cfg.refresh_max_interval,
-            revalidate: cfg.revalidate_interval,
-        };
+        let schedule = cfg.schedule();
         Self {
             inner: Arc::new(Inner {
                 ssm,

@@ -76,18 +76,22 @@ impl ClientConfig {
         let mut reads = 1;
         let mut at = Duration::ZERO;
         for k in 1u32..10_000 {
-            let bound = self
-                .refresh_first_window
-                .saturating_mul(2u32.saturating_pow(k.min(20)))
-                .min(self.refresh_max_interval)
-                .max(Duration::from_millis(1));
-            at += bound / 2;
+            at += self.schedule().bound(k) / 2;
             if at > window {
                 break;
             }
             reads += 1;
         }
         reads + 1
+    }
+
+    /// The read schedule these settings describe.
+    pub(crate) fn schedule(&self) -> crate::refresh::Schedule {
+        crate::refresh::Schedule {
+            first_window: self.refresh_first_window,
+            max_interval: self.refresh_max_interval,
+            revalidate: self.revalidate_interval,
+        }
     }
 
     /// Whether `host` may be connected to.
