@@ -4,11 +4,13 @@ primary, an application rides through it, and a bad green deployment is rolled b
 Everything runs on 127.0.0.1 with free ports: the AWS emulator (moto + tests/emulator), two real
 redis-server processes, both Lambda functions under `cargo lambda watch`, and the sample
 application from crates/endpoint-client. Every process it starts is stopped on exit, on failure
-and on Ctrl-C. It ends with a timeline and exits 0 only if every step did what it should.
+and on Ctrl-C. It ends with a timeline, the metrics the functions emitted (the EMF lines they
+printed), and exits 0 only if every step did what it should.
 
 Run it with `make demo` (which installs what it needs and builds the release binaries first).
 """
 
+import datetime
 import json
 import os
 import signal
@@ -63,6 +65,8 @@ class Drill:
         self.checks = []  # (ok, description)
         self.app_events = []
         self.app_lock = threading.Lock()
+        self.invoked = []  # (function, event file), in order
+        self.metrics = []  # the EMF documents the functions printed
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def note(self, event, change=""):
@@ -248,7 +252,11 @@ class Drill:
             raise DrillFailed("cargo lambda watch did not listen within 120 s (see target/demo-lambdas.log)")
         self.note("both functions served by cargo lambda watch", f"127.0.0.1:{self.lambda_port}")
 
-    def invoke(self, function, event):
+    def invoke(self, function, event, happened_at=None):
+        """Invokes `function` with events/<function>/<event>, its own times (SNS Timestamp, EventBridge
+        time, the alarm's state change) set to `happened_at` (epoch seconds; default now), as AWS would."""
+        path = dated(EVENTS / function / event, time.time() if happened_at is None else happened_at)
+        self.invoked.append((function, event))
         out = subprocess.run(
             [
                 str(VENV / "cargo-lambda"),
@@ -260,7 +268,7 @@ class Drill:
                 "--invoke-port",
                 str(self.lambda_port),
                 "--data-file",
-                str(EVENTS / function / event),
+                str(path),
                 "--output-format",
                 "json",
             ],
@@ -349,7 +357,9 @@ class Drill:
             {"replication_group_id": GROUP, "new_primary": f"{GROUP}-002"},
         )
         self.note("ElastiCache marks the failover", f"{GROUP}-002 CurrentRole=primary")
-        result = self.invoke("redis-reconciler", "sns-elasticache-failover-complete.json")["results"][0]
+        # SNS stamps the FailoverComplete notification when ElastiCache publishes it: now.
+        notified = time.time()
+        result = self.invoke("redis-reconciler", "sns-elasticache-failover-complete.json", notified)["results"][0]
         replica = f"127.0.0.1:{self.replica_port}"
         self.check(
             result["action"] == "updated" and result["current"] == replica == self.parameter(),
@@ -374,12 +384,13 @@ class Drill:
             (shifted["blue_weight"], shifted["green_weight"]) == (75, 25) == self.weights(), "shift 25 % to green"
         )
         self.note("shift command", "blue 75 / green 25")
-        rolled = self.invoke("bluegreen-rollback", "alarm-action-metric-alarm.json")
+        self.note("alarm app-green-5xx -> ALARM", "CloudWatch invokes the rollback")
+        rolled = self.invoke("bluegreen-rollback", "alarm-action-metric-alarm.json", time.time())
         self.check(
             rolled["action"] == "rolled-back" and self.weights() == (100, 0),
             "the green alarm rolls traffic back to blue",
         )
-        self.note("alarm app-green-5xx -> ALARM", f"rolled back: blue 100 / green 0 ({rolled.get('change_id')})")
+        self.note("rollback on the alarm", f"rolled back: blue 100 / green 0 ({rolled.get('change_id')})")
         again = self.invoke("bluegreen-rollback", "alarm-action-metric-alarm.json")
         self.check(again["action"] == "already-rolled-back", "the same alarm again writes nothing")
 
@@ -391,6 +402,25 @@ class Drill:
             summary["writes_failed"] > 0 and summary["writes_ok"] > 0, "the application saw the outage and recovered"
         )
         self.summary = summary
+        self.metrics = emf_documents(ROOT / "target" / "demo-lambdas.log")
+        self.check(
+            len(self.metrics) == len(self.invoked)
+            and all(d["FunctionName"] == f for d, (f, _) in zip(self.metrics, self.invoked, strict=False)),
+            f"each of the {len(self.invoked)} invocations printed one EMF metrics document, in order "
+            f"(found {len(self.metrics)} in target/demo-lambdas.log)",
+        )
+        runs = list(zip(self.metrics, self.invoked, strict=True))
+        failover = next(d for d, (_, event) in runs if event == "sns-elasticache-failover-complete.json")
+        latency = failover.get("PublishLatency", -1)
+        self.check(
+            failover.get("TargetsUpdated") == 1 and 0 <= latency <= self.param_updated_at * 1000,
+            "the reconciler's PublishLatency (notification -> write) is within the drill's own measure",
+        )
+        rolled = next(d for d, (_, event) in runs if event.startswith("alarm"))
+        self.check(
+            rolled.get("RolledBack") == 1 and "RollbackLatency" in rolled,
+            "the rollback reports RollbackLatency (alarm state change -> change accepted)",
+        )
 
     def report(self):
         print("\n== timeline")
@@ -409,9 +439,53 @@ class Drill:
             )
             with open(ROOT / "target" / "demo-result.json", "w") as f:
                 json.dump({"param_updated_s": self.param_updated_at, "first_write_s": self.first_write_at, **s}, f)
+        if self.metrics:
+            print("\n== metrics the functions emitted (EMF, one document per invocation)")
+            for d, (_, event) in zip(self.metrics, self.invoked, strict=False):
+                print(f"  {event:<45}  {describe_metrics(d)}")
         print("\n== checks")
         for ok, description in self.checks:
             print(f"  {'PASS' if ok else 'FAIL'}  {description}")
+
+
+def dated(path, at):
+    """A copy of the sample event at `path` with its own times set to `at` (epoch seconds), in target/."""
+    event = json.loads(path.read_text())
+    when = datetime.datetime.fromtimestamp(at, datetime.UTC)
+    for record in event.get("Records", []):
+        record["Sns"]["Timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    if "time" in event:
+        event["time"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = event.get("alarmData", {}).get("state")
+    if state is not None:
+        state["timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+    out = ROOT / "target" / "drill-events" / path.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(event))
+    return out
+
+
+def emf_documents(log):
+    """The EMF documents in the functions' output: the lines that are JSON objects with an _aws member."""
+    docs = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            docs.append(json.loads(line))
+    return docs
+
+
+def describe_metrics(doc):
+    """One line per document: the function, the counts that are not 0, and the latencies."""
+    directive = doc["_aws"]["CloudWatchMetrics"][0]
+    values = []
+    for m in directive["Metrics"]:
+        name, value = m["Name"], doc[m["Name"]]
+        if m.get("Unit") == "Milliseconds":
+            values.append(f"{name} {value:.0f} ms")
+        elif value and name != "ColdStart":
+            values.append(f"{name} {value:g}")
+    cold = " (cold start)" if doc.get("ColdStart") else ""
+    return f"{doc['FunctionName']:<20} {', '.join(values)}{cold}"
 
 
 def control(url, path, body):

@@ -15,6 +15,9 @@ intrinsic-function evaluator); check_iam.py, the IAM checks; check_triggers.py, 
 4. IAM, Rules, ALARM_NAMES and resources: least-privilege policies, the deploy-time Rules, ALARM_NAMES for
    every configuration the Rules admit, concurrency, checkov skips, evaluated for sample parameter values.
 5. Triggers: every wired trigger has a sample in events/<function>/ shaped like what it delivers.
+6. Metrics: every alarm and dashboard metric in the functions' namespace is one the function it names emits
+   (functions.json "metrics", from each crate's metrics::NAMES), each function has an alarm on its own metrics,
+   and the dashboard shows every emitted metric but ColdStart.
 
 `check_template.py` exits 1 with one line per problem. `check_template.py --self-test` applies mutations to the
 template and functions.json in memory and fails unless the checks catch each one.
@@ -256,6 +259,67 @@ def check_resources(r: Report, template: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 6. Metrics: the names the code emits (functions.json) are the names the alarms and dashboard use
+# ---------------------------------------------------------------------------------------------------
+def check_metrics(r: Report, template: dict, manifest: dict, functions: dict[str, tuple[str, dict]]) -> None:
+    """Alarms and dashboard widgets on the functions' own metrics name metrics that function emits."""
+    emitted = {name: set(manifest["functions"][name]["metrics"]["names"]) for name in functions}
+    by_logical = {logical: name for name, (logical, _) in functions.items()}
+    namespaces = set()
+    for name, (logical, props) in functions.items():
+        var = manifest["functions"][name]["metrics"]["namespace_variable"]
+        param = ref_parameter(template, ((props.get("Environment") or {}).get("Variables") or {}).get(var))
+        if param is None:
+            r.problem(f"{logical}: {var} must come from a parameter (the alarms and dashboard use the same namespace)")
+        namespaces.add(param)
+    if len(namespaces) != 1 or None in namespaces:
+        return
+    (ns_param,) = namespaces
+    dimension = {manifest["functions"][n]["metrics"]["dimension"] for n in functions}.pop()
+    alarmed: set[str] = set()
+    for logical, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] != "AWS::CloudWatch::Alarm" or props.get("Namespace") != {"Ref": ns_param}:
+            continue
+        dims = {d.get("Name"): d.get("Value") for d in props.get("Dimensions", [])}
+        owner = by_logical.get((dims.get(dimension) or {}).get("Ref"))
+        if owner is None:
+            r.problem(f"{logical}: an alarm on {ns_param} needs Dimensions {dimension}: !Ref <one of the functions>")
+        elif props.get("MetricName") not in emitted[owner]:
+            metric = props.get("MetricName")
+            r.problem(f"{logical}: {owner} emits no metric {metric!r} (its metrics: {sorted(emitted[owner])})")
+        else:
+            alarmed.add(owner)
+    for name in sorted(set(functions) - alarmed):
+        r.problem(f"no alarm watches a metric {name} emits")
+    # The dashboard, evaluated with both functions deployed.
+    ev = Evaluator(template, {**AUTH_CASE, **ROLLBACK_CASE, **GREEN_5XX})
+    dashboards = [res for res in template["Resources"].values() if res["Type"] == "AWS::CloudWatch::Dashboard"]
+    if len(dashboards) != 1:
+        r.problem(f"want one AWS::CloudWatch::Dashboard, found {len(dashboards)}")
+        return
+    body = json.loads(ev.eval(dashboards[0]["Properties"]["DashboardBody"]))
+    namespace = ev.eval({"Ref": ns_param})
+    shown: dict[str, set[str]] = {name: set() for name in functions}
+    for widget in body.get("widgets", []):
+        for metric in (widget.get("properties") or {}).get("metrics", []):
+            if not metric or metric[0] != namespace:
+                continue
+            pairs = dict(zip(metric[2::2], metric[3::2], strict=False))
+            owner = by_logical.get(str(pairs.get(dimension, "")).strip("<>"))
+            if owner is None:
+                r.problem(f"dashboard: {metric[1]} is not shown for one of the functions ({dimension})")
+            elif metric[1] not in emitted[owner]:
+                r.problem(f"dashboard: {owner} emits no metric {metric[1]!r}")
+            else:
+                shown[owner].add(metric[1])
+    for name in sorted(functions):
+        for missing in sorted(emitted[name] - shown[name] - {"ColdStart"}):
+            r.problem(f"dashboard: {name}'s metric {missing} is not shown")
+    r.info(f"metrics: alarms and dashboard use only emitted names, in namespace {namespace} ({ns_param})")
+
+
+# ---------------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------------
 def run_checks(template: dict, manifest: dict, quiet: bool = False) -> list[str]:
@@ -273,6 +337,7 @@ def run_checks(template: dict, manifest: dict, quiet: bool = False) -> list[str]
         lambda: check_rules(r, template),
         lambda: check_resources(r, template),
         lambda: check_triggers(r, template, functions),
+        lambda: check_metrics(r, template, manifest, functions),
     ]
     for check in checks:
         try:

@@ -155,7 +155,48 @@ MUTATIONS: list[Mutation] = [
         lambda t, m: t["Resources"][RC]["Properties"].update(ReservedConcurrentExecutions=1),
         [f"{RC}: no ReservedConcurrentExecutions"],
     ),
+    # Metrics: the names the code emits (functions.json) against the alarms and the dashboard
+    (
+        "an alarm on a metric the reconciler does not emit",
+        lambda t, m: t["Resources"]["ReconcileFailedAlarm"]["Properties"].update(MetricName="FailedTargets"),
+        ["ReconcileFailedAlarm: redis-reconciler emits no metric 'FailedTargets'"],
+    ),
+    (
+        "the code renames a metric the dashboard and an alarm use",
+        lambda t, m: _rename_metric(m, "bluegreen-rollback", "Failed", "Failures"),
+        [
+            "RollbackFailedAlarm: bluegreen-rollback emits no metric 'Failed'",
+            "dashboard: bluegreen-rollback emits no metric 'Failed'",
+            "Failures is not shown",
+        ],
+    ),
+    (
+        "no alarm on the rollback's metrics",
+        lambda t, m: t["Resources"].pop("RollbackFailedAlarm"),
+        ["no alarm watches a metric bluegreen-rollback emits"],
+    ),
+    (
+        "the dashboard drops publish latency",
+        lambda t, m: _drop_dashboard_metric(t, "PublishLatency"),
+        ["redis-reconciler's metric PublishLatency is not shown"],
+    ),
+    (
+        "the namespace hard-coded in one function",
+        lambda t, m: _env(t, RB).update(METRICS_NAMESPACE="Failover"),
+        ["METRICS_NAMESPACE must come from a parameter"],
+    ),
 ]
+
+
+def _rename_metric(m: dict, function: str, old: str, new: str) -> None:
+    names = m["functions"][function]["metrics"]["names"]
+    names[names.index(old)] = new
+
+
+def _drop_dashboard_metric(t: dict, name: str) -> None:
+    body = t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    lines = body[0].splitlines(keepends=True)
+    body[0] = "".join(line for line in lines if f'"{name}"' not in line)
 
 
 def self_test(template: dict, manifest: dict, run_checks: Callable[..., list[str]]) -> int:

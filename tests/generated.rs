@@ -3,7 +3,9 @@
 //! - the configuration table in each function crate's README, from its `config::VARIABLES`;
 //! - `infra/functions.json`, which `infra/check_template.py` reads to check the deploy template:
 //!   every variable each function reads, with its default, those the template must not set, and the timeout rule
-//!   (function timeout >= the wait variable + the reserve the handler derives from its steps).
+//!   (function timeout >= the wait variable + the reserve the handler derives from its steps),
+//!   and the metrics it emits (namespace variable, dimension, every metric name), which the
+//!   template's alarms and dashboard may name.
 //!
 //! Each test fails when its file is out of date and says how to regenerate it:
 //! `FAILOVER_BLESS=1 cargo test -p failover-tests --test generated` rewrites them.
@@ -54,6 +56,14 @@ fn variables(vars: &[Var]) -> Value {
         .collect()
 }
 
+fn metrics(names: &[&str]) -> Value {
+    json!({
+        "namespace_variable": failover_core::metrics::NAMESPACE.name,
+        "dimension": failover_core::metrics::FUNCTION_DIMENSION,
+        "names": names,
+    })
+}
+
 #[test]
 fn the_template_check_reads_the_functions_as_the_code_declares_them() {
     let manifest = json!({
@@ -66,6 +76,7 @@ fn the_template_check_reads_the_functions_as_the_code_declares_them() {
                     "wait_variable": redis_reconciler::config::SETTLE.name,
                     "reserve_secs": redis_reconciler::handler::TIMEOUT_RESERVE.as_secs(),
                 },
+                "metrics": metrics(redis_reconciler::metrics::NAMES),
             },
             "bluegreen-rollback": {
                 "variables": variables(bluegreen_rollback::config::VARIABLES),
@@ -74,6 +85,7 @@ fn the_template_check_reads_the_functions_as_the_code_declares_them() {
                     "wait_variable": bluegreen_rollback::config::SYNC_TIMEOUT.name,
                     "reserve_secs": bluegreen_rollback::handler::TIMEOUT_RESERVE.as_secs(),
                 },
+                "metrics": metrics(bluegreen_rollback::metrics::NAMES),
             },
         },
     });

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use aws_sdk_ssm::types::ParameterType;
+use failover_tests::emf;
 use failover_tests::lambda::{FunctionProcess, RuntimeApi};
 use failover_tests::redis_server::RedisServer;
 use failover_tests::tls::TlsFiles;
@@ -41,8 +42,8 @@ async fn two_reconcilers_after_one_failover_both_succeed_and_publish_the_new_pri
     create_group(&ec, "orders").await;
     let api = RuntimeApi::start().await;
     let env = [("REDIS_TARGETS", "orders=/app/orders/redis")];
-    let _a = FunctionProcess::start(Path::new(RECONCILER), "redis-reconciler", &api, &emu.url, &env);
-    let _b = FunctionProcess::start(Path::new(RECONCILER), "redis-reconciler", &api, &emu.url, &env);
+    let a = FunctionProcess::start(Path::new(RECONCILER), "redis-reconciler", &api, &emu.url, &env);
+    let b = FunctionProcess::start(Path::new(RECONCILER), "redis-reconciler", &api, &emu.url, &env);
     api.invoke("redis-reconciler", event("redis-reconciler/direct-all.json"), TIMEOUT)
         .await
         .response();
@@ -75,6 +76,15 @@ async fn two_reconcilers_after_one_failover_both_succeed_and_publish_the_new_pri
     let e = member.read_endpoint().unwrap();
     let new_primary = format!("{}:{}", e.address().unwrap(), e.port().unwrap());
     assert_eq!(param(&ssm, "/app/orders/redis").await, Some(new_primary));
+    // AND each invocation printed one EMF document on stdout, a line of its own beside the JSON
+    // logs (not inside one): three in all, two of them writes (the first sync and the failover).
+    let docs = emf::documents(&(a.output() + &b.output()));
+    assert_eq!(docs.len(), 3, "{}{}", a.output(), b.output());
+    let sum = |name| docs.iter().map(|d| d.metric(name).unwrap()).sum::<f64>();
+    assert_eq!((sum("TargetsSeen"), sum("TargetsUpdated")), (3.0, 2.0));
+    assert!(docs
+        .iter()
+        .all(|d| d.dimension("FunctionName") == Some("redis-reconciler")));
 }
 
 fn a_record(id: &str, weight: i64, ip: &str) -> ResourceRecordSet {
@@ -132,8 +142,8 @@ async fn two_rollbacks_after_one_alarm_change_the_pair_once() {
         ("ALARM_NAMES", "app-green-5xx"),
         ("SYNC_TIMEOUT_SECS", "5"),
     ];
-    let _a = FunctionProcess::start(Path::new(ROLLBACK), "bluegreen-rollback", &api, &emu.url, &env);
-    let _b = FunctionProcess::start(Path::new(ROLLBACK), "bluegreen-rollback", &api, &emu.url, &env);
+    let a = FunctionProcess::start(Path::new(ROLLBACK), "bluegreen-rollback", &api, &emu.url, &env);
+    let b = FunctionProcess::start(Path::new(ROLLBACK), "bluegreen-rollback", &api, &emu.url, &env);
     // WHEN the same ALARM reaches two sandboxes at once (an alarm action retried, SNS twice)
     let alarm = event("bluegreen-rollback/alarm-action-metric-alarm.json");
     let (one, two) = tokio::join!(
@@ -177,6 +187,14 @@ async fn two_rollbacks_after_one_alarm_change_the_pair_once() {
         .filter(|r| r["operation"] == "ChangeResourceRecordSets" && r["status"] == 200)
         .count();
     assert_eq!(applied, 1, "one change batch was applied");
+    // AND each sandbox printed one EMF document: one rolled back, one found it done.
+    let docs = emf::documents(&(a.output() + &b.output()));
+    assert_eq!(docs.len(), 2, "{}{}", a.output(), b.output());
+    let sum = |name| docs.iter().map(|d| d.metric(name).unwrap()).sum::<f64>();
+    assert_eq!(
+        (sum("RolledBack"), sum("AlreadyRolledBack"), sum("Failed")),
+        (1.0, 1.0, 0.0)
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! message, unless `FAILOVER_REQUIRE_EMULATOR=1` (set by `make test` and CI), where it fails.
 
 pub mod client_bed;
+pub mod emf;
 pub mod lambda;
 pub mod redis_server;
 pub mod tls;

@@ -72,6 +72,7 @@ pub const VARIABLES: &[Var] = &[
     WAIT,
     SYNC_TIMEOUT,
     LOCAL_ACCOUNT,
+    failover_core::metrics::NAMESPACE,
 ];
 
 /// Variables the deploy template does not set: in Lambda the account comes from the ARN.
@@ -135,6 +136,8 @@ pub struct RollbackConfig {
     pub sync_timeout: Duration,
     /// The account to assume when the invoked function ARN names none (local runtimes).
     pub local_account: Option<String>,
+    /// CloudWatch namespace of the invocation metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
 }
 
 impl RollbackConfig {
@@ -232,6 +235,7 @@ impl RollbackConfig {
                 }
                 None => None,
             },
+            metrics_namespace: failover_core::metrics::namespace(env)?,
         })
     }
 }
@@ -306,6 +310,7 @@ mod tests {
                 wait_for_sync: true,
                 sync_timeout: Duration::from_secs(60),
                 local_account: None,
+                metrics_namespace: "Failover".into(),
             }
         );
     }

@@ -14,10 +14,11 @@
 use failover_core::deadline::{self, Step};
 use failover_core::sdk;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use failover_core::deadline::{Budget, OutOfTime};
-use failover_core::envelope::{arn_account, TriggerError};
+use failover_core::envelope::{self, arn_account, TriggerError};
+use failover_core::metrics::Emitter;
 use failover_core::retry::{self, Look};
 use failover_core::sdk::CallError;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -26,6 +27,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::RollbackConfig;
+use crate::metrics::figures;
 use crate::plan::{intent, plan, Intent, Response, Sync, Weights};
 use crate::route53::{ChangeError, Pair, PairSpec, Record, Route53};
 use crate::trigger::classify;
@@ -116,10 +118,12 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// The function: configuration and client, built once at init.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rollback {
     cfg: RollbackConfig,
     route53: Route53,
+    /// Where each invocation's metrics go.
+    metrics: Emitter,
 }
 
 impl Rollback {
@@ -130,7 +134,14 @@ impl Rollback {
 
     /// Builds from a ready adapter (tests give it a mocked client).
     pub fn with_adapter(cfg: RollbackConfig, route53: Route53) -> Self {
-        Self { cfg, route53 }
+        let metrics = Emitter::for_lambda(&cfg.metrics_namespace, env!("CARGO_PKG_NAME"));
+        Self { cfg, route53, metrics }
+    }
+
+    /// Sends the metrics to `metrics` instead of stdout (tests read them back).
+    pub fn with_metrics(mut self, metrics: Emitter) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The Lambda entry point: handles `event` within the invocation's deadline, for the
@@ -151,8 +162,26 @@ impl Rollback {
     }
 
     /// Handles one event, finishing before `deadline`, for a function of `account` (alarms of
-    /// other accounts are ignored; `None` ignores every alarm).
+    /// other accounts are ignored; `None` ignores every alarm), and emits its metrics (one EMF
+    /// document, whatever the outcome).
     pub async fn handle(
+        &self,
+        event: &Value,
+        deadline: Instant,
+        account: Option<&str>,
+    ) -> Result<Response, HandlerError> {
+        let result = self.handle_event(event, deadline, account).await;
+        let metrics = figures(
+            self.metrics.dimensions(None),
+            result.as_ref().ok(),
+            envelope::event_time(event),
+        );
+        self.metrics.emit(metrics, false);
+        result
+    }
+
+    /// [`Self::handle`] but the metrics.
+    async fn handle_event(
         &self,
         event: &Value,
         deadline: Instant,
@@ -236,8 +265,10 @@ impl Rollback {
             {
                 Ok(submitted) => {
                     let mut response = Response::planned(&p);
+                    response.accepted_at = Some(SystemTime::now());
                     response.change_id = Some(submitted.id.clone());
                     response.sync = Some(if submitted.insync { Sync::Insync } else { Sync::Pending });
+                    response.insync_after = submitted.insync.then_some(Duration::ZERO);
                     // From here on the change is done, whatever the deadline does.
                     *accepted.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.clone());
                     Look::Done(Ok((response, before, p)))
@@ -275,7 +306,10 @@ impl Rollback {
         };
         if let Some(id) = response.change_id.clone() {
             if cfg.wait_for_sync && response.sync != Some(Sync::Insync) {
-                response.sync = Some(self.wait_insync(&id, budget).await);
+                let waiting = Instant::now();
+                let sync = self.wait_insync(&id, budget).await;
+                response.sync = Some(sync);
+                response.insync_after = (sync == Sync::Insync).then(|| waiting.elapsed());
             }
         }
         info!(

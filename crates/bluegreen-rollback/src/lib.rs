@@ -11,12 +11,14 @@
 //!   the [`plan::Response`] that reports them.
 //! - [`route53`]: the adapter: reads the pair into our own [`route53::Pair`] and submits the
 //!   change the plan asks for.
+//! - [`metrics`]: the one EMF document each invocation emits, derived (purely) from the outcome.
 //! - [`handler`]: the shell: event -> intent -> read -> plan -> change -> response.
 //!
 //! `main.rs` only wires: logging, `RollbackConfig::from_env`, the SDK configuration, the runtime.
 
 pub mod config;
 pub mod handler;
+pub mod metrics;
 pub mod plan;
 pub mod route53;
 pub mod trigger;

@@ -6,6 +6,8 @@
 //! opposite of a rollback), and a rollback that is already in place writes nothing (alarms,
 //! SNS and Lambda retries may deliver the same ALARM twice).
 
+use std::time::{Duration, SystemTime};
+
 use serde::Serialize;
 
 use failover_core::envelope::AlarmState;
@@ -193,6 +195,13 @@ pub struct Response {
     /// Why nothing was written, or a note about the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When Route 53 accepted the change (for the metrics; not in the response).
+    #[serde(skip)]
+    pub accepted_at: Option<SystemTime>,
+    /// From acceptance to INSYNC, when the function saw it (zero when Route 53 answered INSYNC
+    /// at once; metrics only).
+    #[serde(skip)]
+    pub insync_after: Option<Duration>,
 }
 
 impl Response {
@@ -205,6 +214,8 @@ impl Response {
             change_id: None,
             sync: None,
             reason: Some(reason.to_owned()),
+            accepted_at: None,
+            insync_after: None,
         }
     }
 
@@ -217,6 +228,8 @@ impl Response {
             change_id: None,
             sync: None,
             reason: plan.reason.clone(),
+            accepted_at: None,
+            insync_after: None,
         }
     }
 }

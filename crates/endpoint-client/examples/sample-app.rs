@@ -211,7 +211,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // This workspace builds the SDK without its default HTTPS client (failover_core::sdk::https_client
+    // explains why); an application with aws-config's default features needs no such line.
     let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(failover_core::sdk::https_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .operation_timeout(Duration::from_secs(3))

@@ -11,6 +11,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::SnsEvent;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::time::SystemTime;
 
 /// The state of a CloudWatch alarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -419,6 +420,36 @@ fn configuration_dimensions(configuration: Option<&Value>) -> Vec<(String, Strin
         .collect()
 }
 
+/// When the event says its news happened, for the time from there to our action (the
+/// functions' latency metrics): the alarm's own state change time for an alarm (SNS
+/// `StateChangeTime`, EventBridge and alarm action `state.timestamp`), else the EventBridge
+/// `time` (a schedule), else the SNS `Timestamp` (an ElastiCache notification). `None` for a
+/// direct invocation or a time that does not parse; nothing is decided on it.
+pub fn event_time(event: &Value) -> Option<SystemTime> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).and_then(parse_time);
+    if let Some(sns) = event.pointer("/Records/0/Sns") {
+        let alarm = sns
+            .get("Message")
+            .and_then(Value::as_str)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            .and_then(|m| text(m.get("StateChangeTime")));
+        return alarm.or_else(|| text(sns.get("Timestamp")));
+    }
+    text(event.pointer("/detail/state/timestamp"))
+        .or_else(|| text(event.pointer("/alarmData/state/timestamp")))
+        .or_else(|| text(event.get("time")))
+}
+
+/// An RFC 3339 time (`2026-03-14T14:03:27.981Z`) or CloudWatch's spelling of one
+/// (`2026-03-14T14:03:27.914+0000`).
+fn parse_time(s: &str) -> Option<SystemTime> {
+    let at = chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()?;
+    let millis = u64::try_from(at.timestamp_millis()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(millis))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,5 +581,29 @@ mod tests {
         ] {
             assert_eq!(arn_account(not_an_arn), None, "{not_an_arn}");
         }
+    }
+    #[test]
+    fn the_event_time_is_the_alarm_change_else_the_delivery() {
+        let ms = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+        // 2026-03-14T14:03:27.914Z
+        const CHANGE: u128 = 1_773_497_007_914;
+        let alarm_msg =
+            r#"{\"AlarmName\":\"a\",\"NewStateValue\":\"ALARM\",\"StateChangeTime\":\"2026-03-14T14:03:27.914+0000\"}"#;
+        let sns = |message: &str| {
+            serde_json::from_str::<Value>(&format!(
+                r#"{{"Records":[{{"EventSource":"aws:sns","Sns":{{"Timestamp":"2026-03-14T14:03:28.000Z","Message":"{message}"}}}}]}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(event_time(&sns(alarm_msg)).map(ms), Some(CHANGE));
+        assert_eq!(event_time(&sns("failover")).map(ms), Some(CHANGE + 86));
+        let eb = serde_json::json!({"time": "2026-03-14T14:03:29Z", "detail": {"state": {"timestamp": "2026-03-14T14:03:27.914+0000"}}});
+        assert_eq!(event_time(&eb).map(ms), Some(CHANGE));
+        let action = serde_json::json!({"time": "2026-03-14T14:03:29Z", "alarmData": {"state": {"timestamp": "2026-03-14T14:03:27.914+0000"}}});
+        assert_eq!(event_time(&action).map(ms), Some(CHANGE));
+        let schedule = serde_json::json!({"time": "2026-03-14T14:03:27.914Z", "detail-type": "Scheduled Event"});
+        assert_eq!(event_time(&schedule).map(ms), Some(CHANGE));
+        assert_eq!(event_time(&serde_json::json!({"time": "yesterday"})), None);
+        assert_eq!(event_time(&serde_json::json!({})), None);
     }
 }

@@ -12,6 +12,8 @@
 //!   envelope means for it.
 //! - `init` (feature `lambda`): a configuration error at init, reported to the Runtime API and
 //!   printed once, instead of a `Debug` dump and a caller left waiting.
+//! - `metrics` (feature `lambda`): one CloudWatch EMF document per invocation on stdout, the
+//!   dimensions both functions share, and `METRICS_NAMESPACE`.
 //! - [`deadline`]: the Lambda deadline as a monotonic instant, and the margin kept before it.
 //! - [`retry`]: bounded exponential backoff and the one "wait and look again" loop.
 //! - [`sdk`]: the AWS SDK configuration (timeouts, retries) and [`sdk::CallError`], the
@@ -27,6 +29,8 @@ pub mod env;
 pub mod envelope;
 #[cfg(feature = "lambda")]
 pub mod init;
+#[cfg(feature = "lambda")]
+pub mod metrics;
 #[cfg(feature = "redis")]
 pub mod redis_conn;
 pub mod retry;

@@ -89,11 +89,12 @@ pub async fn connect(
 /// The redis crate builds its rustls config with `rustls::ClientConfig::builder()`, which uses
 /// the process-wide default crypto provider and panics when none is installed and the build
 /// enables more than one provider (for example an application that also pulls in `ring`). We
-/// install aws-lc-rs, the provider the AWS SDK already uses, unless one was installed first.
+/// install ring, the provider our AWS SDK client already uses ([`crate::sdk::https_client`]), unless
+/// one was installed first.
 fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: some provider is then installed.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

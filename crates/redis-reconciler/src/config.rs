@@ -76,6 +76,7 @@ pub const VARIABLES: &[Var] = &[
     TLS,
     AUTH_PARAM,
     AUTH,
+    failover_core::metrics::NAMESPACE,
 ];
 
 /// Variables the deploy template does not set: the token itself never goes into a Lambda
@@ -126,6 +127,8 @@ pub struct ReconcilerConfig {
     pub redis_tls: bool,
     /// AUTH token when verifying (ElastiCache AUTH); only ever sent over TLS.
     pub redis_auth: AuthToken,
+    /// CloudWatch namespace of the invocation metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
 }
 
 impl ReconcilerConfig {
@@ -151,6 +154,7 @@ impl ReconcilerConfig {
             verify_role: env.flag(&VERIFY)?,
             redis_tls,
             redis_auth,
+            metrics_namespace: failover_core::metrics::namespace(env)?,
         })
     }
 }
@@ -364,6 +368,7 @@ mod tests {
                 verify_role: false,
                 redis_tls: false,
                 redis_auth: AuthToken::None,
+                metrics_namespace: "Failover".into(),
             }
         );
     }

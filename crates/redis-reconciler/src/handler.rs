@@ -15,10 +15,11 @@
 //! and the failure alarms, while the targets already written still report `updated`.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use failover_core::deadline::{self, Budget, OutOfTime, Step};
-use failover_core::envelope::TriggerError;
+use failover_core::envelope::{self, TriggerError};
+use failover_core::metrics::Emitter;
 use failover_core::retry::{self, Look};
 use failover_core::sdk::{self, CallError};
 use failover_core::secret::Secret;
@@ -31,6 +32,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{AuthToken, ReconcilerConfig, Target};
 use crate::elasticache::{DescribeError, ElastiCache};
+use crate::metrics::{figures, TargetFigures};
 use crate::plan::{
     decide, description, select_targets, shown, Action, Decision, Response, Selection, TargetResult, UnmanagedGroup,
 };
@@ -134,13 +136,18 @@ pub enum NotReady {
     Role(RoleCheck),
 }
 
-/// How far one target's flow got, for the report when the deadline cuts it short.
+/// How far one target's flow got, for the report when the deadline cuts it short, and its
+/// timing, for the metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     /// A `PutParameter` is in flight.
     pub writing: bool,
     /// This invocation wrote the parameter at least once.
     pub wrote: bool,
+    /// Time spent settling: describing again and waiting while the group is mid-failover.
+    pub settle_wait: Duration,
+    /// When the last write of this invocation was accepted.
+    pub written_at: Option<SystemTime>,
 }
 
 impl Progress {
@@ -207,6 +214,8 @@ pub struct Reconciler {
     probe: Option<RoleProbe>,
     /// The AUTH token, read once from its parameter on the first probe that needs it.
     token: OnceCell<Option<Secret>>,
+    /// Where each invocation's metrics go.
+    metrics: Emitter,
 }
 
 /// The parameter as a target's flow first read it, as the response reports it: its value as
@@ -258,13 +267,21 @@ impl Reconciler {
             AuthToken::Value(secret) => OnceCell::new_with(Some(Some(secret.clone()))),
             AuthToken::Parameter(_) => OnceCell::new(),
         };
+        let metrics = Emitter::for_lambda(&cfg.metrics_namespace, env!("CARGO_PKG_NAME"));
         Self {
             cfg,
             elasticache,
             ssm,
             probe,
             token,
+            metrics,
         }
+    }
+
+    /// Sends the metrics to `metrics` instead of stdout (tests read them back).
+    pub fn with_metrics(mut self, metrics: Emitter) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The Lambda entry point: handles `event` within the invocation's deadline.
@@ -273,8 +290,35 @@ impl Reconciler {
             .await
     }
 
-    /// Handles one event, finishing before `deadline`.
+    /// Handles one event, finishing before `deadline`, and emits its metrics (one EMF document,
+    /// whatever the outcome).
     pub async fn handle(&self, event: &Value, deadline: Instant) -> Result<Response, HandlerError> {
+        let mut targets = Vec::new();
+        // Boxed: the nested futures of the target flows are too deep a type for the compiler otherwise.
+        let result = Box::pin(self.reconcile_event(event, deadline, &mut targets)).await;
+        let rejected = matches!(result, Err(HandlerError::BadEvent(_) | HandlerError::Unmanaged(_)));
+        let group = match targets.as_slice() {
+            [(group, _)] => Some(group.as_str()),
+            _ => None,
+        };
+        let seen: Vec<TargetFigures> = targets.iter().map(|(_, f)| *f).collect();
+        let metrics = figures(
+            self.metrics.dimensions(group),
+            &seen,
+            rejected,
+            envelope::event_time(event),
+        );
+        self.metrics.emit(metrics, group.is_some());
+        result
+    }
+
+    /// [`Self::handle`] but the metrics: pushes each target's group and figures onto `figures`.
+    async fn reconcile_event(
+        &self,
+        event: &Value,
+        deadline: Instant,
+        figures: &mut Vec<(String, TargetFigures)>,
+    ) -> Result<Response, HandlerError> {
         let trigger = classify(event).inspect_err(|e| warn!(error = %e, "rejected event; nothing written"))?;
         let selection = select_targets(&self.cfg.targets, &trigger.scope)
             .inspect_err(|e| warn!(error = %e, trigger = %trigger.kind, "rejected invocation; nothing written"))?;
@@ -305,9 +349,17 @@ impl Reconciler {
                 TIMEOUT_RESERVE.as_secs()
             );
         }
-        let results = self.reconcile(&targets, &trigger, budget).await;
-        for r in &results {
+        let (results, timing): (Vec<_>, Vec<_>) = self.reconcile(&targets, &trigger, budget).await.into_iter().unzip();
+        for (r, progress) in results.iter().zip(timing) {
             log_result(r, &trigger);
+            figures.push((
+                r.replication_group_id.clone(),
+                TargetFigures {
+                    action: r.action,
+                    settle_wait: progress.settle_wait,
+                    written_at: progress.written_at,
+                },
+            ));
         }
         let response = Response {
             trigger: trigger.kind.to_string(),
@@ -328,7 +380,7 @@ impl Reconciler {
 
     /// One batched describe and one batched read for the targets ready at once, then every
     /// target on its own, concurrently, each cut short at the budget's stop.
-    async fn reconcile(&self, targets: &[&Target], trigger: &Trigger, budget: Budget) -> Vec<TargetResult> {
+    async fn reconcile(&self, targets: &[&Target], trigger: &Trigger, budget: Budget) -> Vec<(TargetResult, Progress)> {
         let first = self.first_look(targets, budget).await;
         let (by_settle, by_deadline) = (
             Instant::now() + self.cfg.settle_timeout,
@@ -341,11 +393,13 @@ impl Reconciler {
         join_all(targets.iter().zip(first).map(|(target, first)| async move {
             let progress = Mutex::new(Progress::default());
             let flow = self.target_flow(target, first, trigger, budget, settle_until, &progress);
-            match tokio::time::timeout_at(budget.stop(), flow).await {
-                Ok(result) => result,
+            let result = tokio::time::timeout_at(budget.stop(), flow).await;
+            let progress = *progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match result {
+                Ok(result) => (result, progress),
                 Err(_) => {
-                    let progress = *progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    TargetResult::failed(target, None, None, TargetError::Abandoned { progress }.to_string())
+                    let abandoned = TargetError::Abandoned { progress }.to_string();
+                    (TargetResult::failed(target, None, None, abandoned), progress)
                 }
             }
         }))
@@ -437,7 +491,8 @@ impl Reconciler {
             TargetResult::done(target, before.value.clone(), pick, action, before.secure)
         };
         loop {
-            let pick = match self
+            let settling = Instant::now();
+            let settled = self
                 .settle(
                     &mut view,
                     &mut fresh_param,
@@ -446,8 +501,9 @@ impl Reconciler {
                     budget,
                     writes > 0,
                 )
-                .await
-            {
+                .await;
+            set(progress, |p| p.settle_wait += settling.elapsed());
+            let pick = match settled {
                 Ok(pick) => pick,
                 Err(e) => return fail(&before, written.as_ref(), e),
             };
@@ -489,7 +545,10 @@ impl Reconciler {
                 Ok(version) => version,
                 Err(source) => return fail(&before, Some(&pick), TargetError::Write { source }),
             };
-            set(progress, |p| p.wrote = true);
+            set(progress, |p| {
+                p.wrote = true;
+                p.written_at = Some(SystemTime::now());
+            });
             writes += 1;
             // What the parameter holds now, as far as this flow knows.
             fresh_param = Some(Ok(Some(StoredParameter {

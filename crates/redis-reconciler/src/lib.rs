@@ -15,6 +15,7 @@
 //!   and the [`plan::Response`] that reports it all.
 //! - [`probe`]: `VERIFY_ROLE`, asking Redis itself for its role.
 //! - [`elasticache`], [`ssm`]: adapters that turn SDK calls into those types and back.
+//! - [`metrics`]: the one EMF document each invocation emits, derived (purely) from the results.
 //! - [`handler`]: the shell: event -> targets -> describe, settle, read, write -> response.
 //!
 //! `main.rs` only wires: logging, `ReconcilerConfig::from_env`, the SDK configuration, the runtime.
@@ -22,6 +23,7 @@
 pub mod config;
 pub mod elasticache;
 pub mod handler;
+pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod ssm;
