@@ -67,13 +67,17 @@ fn common(doc: &Document, function: &str, names: &[&str], counts: &[&str], group
     }
 }
 
-/// `value` with its time fields set to `ago` before now (RFC 3339, and CloudWatch's `+0000`).
+/// `value` with its time fields set to `ago` before now: SNS `Timestamp` and EventBridge `time`
+/// (RFC 3339), the alarm's `state.timestamp` (CloudWatch's `+0000` spelling).
 fn happened(mut value: Value, ago: Duration) -> Value {
     let at = chrono::DateTime::<chrono::Utc>::from(SystemTime::now() - ago);
     let rfc = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let cw = at.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string();
     if let Some(sns) = value.pointer_mut("/Records/0/Sns") {
         sns["Timestamp"] = json!(rfc);
+    }
+    if let Some(time) = value.get_mut("time") {
+        *time = json!(rfc);
     }
     if let Some(state) = value.pointer_mut("/alarmData/state") {
         state["timestamp"] = json!(cw);

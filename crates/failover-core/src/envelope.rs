@@ -582,6 +582,7 @@ mod tests {
             assert_eq!(arn_account(not_an_arn), None, "{not_an_arn}");
         }
     }
+
     #[test]
     fn the_event_time_is_the_alarm_change_else_the_delivery() {
         let ms = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
