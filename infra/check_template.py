@@ -18,6 +18,7 @@ intrinsic-function evaluator); check_iam.py, the IAM checks; check_triggers.py, 
 6. Metrics: every alarm and dashboard metric in the functions' namespace is one the function it names emits
    (functions.json "metrics", from each crate's metrics::NAMES), each function has an alarm on its own metrics,
    and the dashboard shows every emitted metric but ColdStart.
+7. Runbook: every alarm the template creates has its own section in docs/operations.md.
 
 `check_template.py` exits 1 with one line per problem. `check_template.py --self-test` applies mutations to the
 template and functions.json in memory and fails unless the checks catch each one.
@@ -48,6 +49,7 @@ from check_triggers import check_triggers
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 FUNCTIONS_JSON = ROOT / "infra" / "functions.json"
+RUNBOOK = ROOT / "docs" / "operations.md"
 
 # Set by the Lambda runtime, never by the template (Lambda rejects reserved keys; the log settings come
 # from LoggingConfig).
@@ -320,9 +322,35 @@ def check_metrics(r: Report, template: dict, manifest: dict, functions: dict[str
 
 
 # ---------------------------------------------------------------------------------------------------
+# 7. Runbook: every alarm in the stack has a section in docs/operations.md
+# ---------------------------------------------------------------------------------------------------
+def runbook_name(alarm_name) -> str | None:
+    """The name the runbook uses for an AlarmName: ${AWS::StackName} is <stack>, any other parameter <member>."""
+    text = alarm_name.get("Fn::Sub") if isinstance(alarm_name, dict) else alarm_name
+    if not isinstance(text, str):
+        return None
+    return re.sub(r"\$\{[^}]+\}", "<member>", text.replace("${AWS::StackName}", "<stack>"))
+
+
+def check_runbook(r: Report, template: dict, runbook: str) -> None:
+    headings = set(re.findall(r"^### `([^`]+)`", runbook, flags=re.M))
+    count = 0
+    for logical, res in template["Resources"].items():
+        if res["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        name = runbook_name(res.get("Properties", {}).get("AlarmName"))
+        if name is None:
+            r.problem(f"{logical}: AlarmName must be a name or an Fn::Sub (the runbook names alarms by it)")
+        elif name not in headings:
+            r.problem(f"{logical}: docs/operations.md has no section ### `{name}` (what it means, what to do)")
+        count += 1
+    r.info(f"runbook: docs/operations.md has a section for each of the {count} alarms")
+
+
+# ---------------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------------
-def run_checks(template: dict, manifest: dict, quiet: bool = False) -> list[str]:
+def run_checks(template: dict, manifest: dict, quiet: bool = False, runbook: str | None = None) -> list[str]:
     r = Report(quiet)
     for section in ("Parameters", "Conditions", "Resources", "Outputs"):
         if section not in template:
@@ -338,6 +366,7 @@ def run_checks(template: dict, manifest: dict, quiet: bool = False) -> list[str]
         lambda: check_resources(r, template),
         lambda: check_triggers(r, template, functions),
         lambda: check_metrics(r, template, manifest, functions),
+        lambda: check_runbook(r, template, RUNBOOK.read_text() if runbook is None else runbook),
     ]
     for check in checks:
         try:

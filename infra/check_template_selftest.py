@@ -185,6 +185,14 @@ MUTATIONS: list[Mutation] = [
         lambda t, m: _env(t, RB).update(METRICS_NAMESPACE="Failover"),
         ["METRICS_NAMESPACE must come from a parameter"],
     ),
+    # Runbook
+    (
+        "an alarm the runbook does not cover",
+        lambda t, m: t["Resources"]["RollbackFailedAlarm"]["Properties"].update(
+            AlarmName={"Fn::Sub": "${AWS::StackName}-bluegreen-rollback-broken"}
+        ),
+        ["docs/operations.md has no section ### `<stack>-bluegreen-rollback-broken`"],
+    ),
 ]
 
 
