@@ -77,11 +77,14 @@ async fn two_reconcilers_after_one_failover_both_succeed_and_publish_the_new_pri
     let new_primary = format!("{}:{}", e.address().unwrap(), e.port().unwrap());
     assert_eq!(param(&ssm, "/app/orders/redis").await, Some(new_primary));
     // AND each invocation printed one EMF document on stdout, a line of its own beside the JSON
-    // logs (not inside one): three in all, two of them writes (the first sync and the failover).
+    // logs (not inside one): three in all. The first sync wrote; of the two overlapping runs one
+    // or both wrote the same value (SSM has no compare-and-set, RELIABILITY.md).
     let docs = emf::documents(&(a.output() + &b.output()));
     assert_eq!(docs.len(), 3, "{}{}", a.output(), b.output());
     let sum = |name| docs.iter().map(|d| d.metric(name).unwrap()).sum::<f64>();
-    assert_eq!((sum("TargetsSeen"), sum("TargetsUpdated")), (3.0, 2.0));
+    let (seen, updated) = (sum("TargetsSeen"), sum("TargetsUpdated"));
+    assert_eq!((seen, updated + sum("TargetsUnchanged")), (3.0, 3.0));
+    assert!(updated == 2.0 || updated == 3.0, "updated {updated}");
     assert!(docs
         .iter()
         .all(|d| d.dimension("FunctionName") == Some("redis-reconciler")));
