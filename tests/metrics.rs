@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use bluegreen_rollback::config::RollbackConfig;
 use bluegreen_rollback::handler::Rollback;
 use failover_core::env::Env;
@@ -231,50 +230,11 @@ const ROLLBACK_COUNTS: &[&str] = &[
     "Failed",
 ];
 
-fn a_record(id: &str, weight: i64, ip: &str) -> ResourceRecordSet {
-    ResourceRecordSet::builder()
-        .name("app.example.com.")
-        .r#type(RrType::A)
-        .set_identifier(id)
-        .weight(weight)
-        .ttl(60)
-        .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn every_rollback_path_emits_one_valid_document_with_its_figures() {
     let Some(emu) = Emulator::start().await else { return };
     let sdk = emu.sdk_config().await;
-    let r53 = aws_sdk_route53::Client::new(&sdk);
-    let zone = r53
-        .create_hosted_zone()
-        .name("example.com")
-        .caller_reference("metrics")
-        .send()
-        .await
-        .unwrap();
-    let zone = zone
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
-    let mut batch = ChangeBatch::builder();
-    for r in [
-        a_record("blue", 75, "192.0.2.10"),
-        a_record("green", 25, "198.51.100.20"),
-    ] {
-        let change = Change::builder().action(ChangeAction::Create).resource_record_set(r);
-        batch = batch.changes(change.build().unwrap());
-    }
-    r53.change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(batch.build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let zone = emu.weighted_pair(75, 25).await;
     let captured = Captured::default();
     let rollback = |extra: &[(&str, &str)]| {
         let mut pairs = vec![

@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::ResourceRecordSet;
 use aws_sdk_ssm::types::ParameterType;
 use failover_tests::emf;
 use failover_tests::lambda::{FunctionProcess, RuntimeApi};
 use failover_tests::redis_server::RedisServer;
 use failover_tests::tls::TlsFiles;
-use failover_tests::{event, Emulator};
+use failover_tests::{event, pair_record, Emulator};
 use serde_json::json;
 
 const RECONCILER: &str = env!("CARGO_BIN_EXE_redis-reconciler-under-test");
@@ -90,54 +90,11 @@ async fn two_reconcilers_after_one_failover_both_succeed_and_publish_the_new_pri
         .all(|d| d.dimension("FunctionName") == Some("redis-reconciler")));
 }
 
-fn a_record(id: &str, weight: i64, ip: &str) -> ResourceRecordSet {
-    ResourceRecordSet::builder()
-        .name("app.example.com.")
-        .r#type(RrType::A)
-        .set_identifier(id)
-        .weight(weight)
-        .ttl(60)
-        .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn two_rollbacks_after_one_alarm_change_the_pair_once() {
     let Some(emu) = Emulator::start().await else { return };
     let r53 = aws_sdk_route53::Client::new(&emu.sdk_config().await);
-    let zone = r53
-        .create_hosted_zone()
-        .name("example.com")
-        .caller_reference("processes")
-        .send()
-        .await
-        .unwrap()
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
-    let mut batch = ChangeBatch::builder();
-    for r in [
-        a_record("blue", 75, "192.0.2.10"),
-        a_record("green", 25, "198.51.100.20"),
-    ] {
-        batch = batch.changes(
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(r)
-                .build()
-                .unwrap(),
-        );
-    }
-    r53.change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(batch.build().unwrap())
-        .send()
-        .await
-        .unwrap();
-    emu.clear_operations().await;
+    let zone = emu.weighted_pair(75, 25).await;
     let api = RuntimeApi::start().await;
     let env = [
         ("HOSTED_ZONE_ID", zone.as_str()),
@@ -174,12 +131,7 @@ async fn two_rollbacks_after_one_alarm_change_the_pair_once() {
         .cloned()
         .collect();
     let record = |id: &str| pair.iter().find(|r| r.set_identifier() == Some(id)).cloned();
-    let blue = record("blue").expect("blue");
-    assert_eq!(blue, {
-        let mut b = a_record("blue", 100, "192.0.2.10");
-        b.weight = Some(100);
-        b
-    });
+    assert_eq!(record("blue").expect("blue"), pair_record("blue", 100));
     assert_eq!(record("green").expect("green").weight(), Some(0));
     let applied = emu
         .control("GET", "/_failover/requests", json!({}))

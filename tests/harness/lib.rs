@@ -250,4 +250,55 @@ impl Emulator {
     pub async fn clear_operations(&self) {
         self.control("DELETE", "/_failover/requests", json!({})).await;
     }
+
+    /// Creates the hosted zone `example.com.` holding the weighted pair `app.example.com` A
+    /// ([`pair_record`] `blue` and `green` with these weights), forgets those calls, and returns the
+    /// zone id (without `/hostedzone/`).
+    pub async fn weighted_pair(&self, blue: i64, green: i64) -> String {
+        use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+        let r53 = aws_sdk_route53::Client::new(&self.sdk_config().await);
+        let created = r53
+            .create_hosted_zone()
+            .name("example.com")
+            .caller_reference("weighted-pair")
+            .send()
+            .await
+            .expect("create hosted zone");
+        let zone = created
+            .hosted_zone()
+            .expect("zone")
+            .id()
+            .trim_start_matches("/hostedzone/");
+        let mut batch = ChangeBatch::builder();
+        for record in [pair_record("blue", blue), pair_record("green", green)] {
+            let change = Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(record);
+            batch = batch.changes(change.build().expect("change"));
+        }
+        r53.change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch.build().expect("batch"))
+            .send()
+            .await
+            .expect("create the pair");
+        self.clear_operations().await;
+        zone.to_owned()
+    }
+}
+
+/// One record of [`Emulator::weighted_pair`]: `app.example.com.` A, TTL 60, blue `192.0.2.10`,
+/// green `198.51.100.20`.
+pub fn pair_record(id: &str, weight: i64) -> aws_sdk_route53::types::ResourceRecordSet {
+    use aws_sdk_route53::types::{ResourceRecord, ResourceRecordSet, RrType};
+    let ip = if id == "blue" { "192.0.2.10" } else { "198.51.100.20" };
+    ResourceRecordSet::builder()
+        .name("app.example.com.")
+        .r#type(RrType::A)
+        .set_identifier(id)
+        .weight(weight)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value(ip).build().expect("record"))
+        .build()
+        .expect("record set")
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use failover_core::metrics::Dimensions;
+use failover_core::metrics::{latency, Dimensions};
 use metrique::unit::Count;
 use metrique::unit_of_work::metrics;
 
@@ -63,7 +63,6 @@ pub struct RollbackMetrics {
 /// `event_time` is [`failover_core::envelope::event_time`].
 pub fn figures(dimensions: Dimensions, outcome: Option<&Response>, event_time: Option<SystemTime>) -> RollbackMetrics {
     let is = |o: &[Outcome]| u64::from(outcome.is_some_and(|r| o.contains(&r.action)));
-    let accepted_at = outcome.and_then(|r| r.accepted_at);
     RollbackMetrics {
         dimensions,
         rolled_back: is(&[Outcome::RolledBack]),
@@ -72,8 +71,7 @@ pub fn figures(dimensions: Dimensions, outcome: Option<&Response>, event_time: O
         ignored: is(&[Outcome::Ignored]),
         dry_run: is(&[Outcome::WouldRollBack, Outcome::WouldShift]),
         failed: u64::from(outcome.is_none()),
-        // A clock that puts the change before the alarm yields no figure rather than a wrong one.
-        rollback_latency: accepted_at.zip(event_time).and_then(|(a, e)| a.duration_since(e).ok()),
+        rollback_latency: latency(event_time, outcome.and_then(|r| r.accepted_at)),
         time_to_insync: outcome.and_then(|r| r.insync_after),
     }
 }

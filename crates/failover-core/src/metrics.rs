@@ -15,6 +15,7 @@
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use metrique::emf::Emf;
 use metrique::unit::Count;
@@ -59,6 +60,12 @@ pub fn namespace(env: &Env<'_>) -> Result<String, ConfigError> {
         ));
     }
     Ok(ns)
+}
+
+/// From `event` (the event's own time) to `done`, for a latency metric: `None` when either is
+/// unknown, or when the clock puts `done` first (skew yields no figure rather than a wrong one).
+pub fn latency(event: Option<SystemTime>, done: Option<SystemTime>) -> Option<Duration> {
+    done?.duration_since(event?).ok()
 }
 
 /// The part of every document that is the same for both functions.
@@ -191,6 +198,15 @@ mod tests {
             let err = namespace(&Env::from_pairs(&[("METRICS_NAMESPACE", bad)])).unwrap_err();
             assert!(err.to_string().contains("METRICS_NAMESPACE"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_latency_needs_both_times_in_order() {
+        let at = |ms| Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+        assert_eq!(latency(at(1_000), at(1_250)), Some(Duration::from_millis(250)));
+        assert_eq!(latency(at(1_250), at(1_000)), None);
+        assert_eq!(latency(None, at(1_000)), None);
+        assert_eq!(latency(at(1_000), None), None);
     }
 
     #[test]

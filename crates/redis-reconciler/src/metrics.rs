@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use failover_core::metrics::Dimensions;
+use failover_core::metrics::{latency, Dimensions};
 use metrique::unit::Count;
 use metrique::unit_of_work::metrics;
 
@@ -90,8 +90,7 @@ pub fn figures(
         targets_failed: count(Action::Failed),
         rejected: u64::from(rejected),
         settle_wait: targets.iter().map(|t| t.settle_wait).max().unwrap_or_default(),
-        // A clock that puts the write before the event yields no figure rather than a wrong one.
-        publish_latency: last_write.zip(event_time).and_then(|(w, e)| w.duration_since(e).ok()),
+        publish_latency: latency(event_time, last_write),
     }
 }
 
