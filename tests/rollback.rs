@@ -22,19 +22,7 @@ async fn bed() -> Option<Bed> {
     let emu = Emulator::start().await?;
     let sdk = emu.sdk_config().await;
     let r53 = aws_sdk_route53::Client::new(&sdk);
-    let out = r53
-        .create_hosted_zone()
-        .name("example.com")
-        .caller_reference("tests")
-        .send()
-        .await
-        .unwrap();
-    let zone = out
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned();
+    let zone = emu.hosted_zone().await;
     Some(Bed { emu, sdk, r53, zone })
 }
 

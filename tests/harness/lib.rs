@@ -251,24 +251,27 @@ impl Emulator {
         self.control("DELETE", "/_failover/requests", json!({})).await;
     }
 
+    /// Creates the hosted zone `example.com.` and returns its id (without `/hostedzone/`).
+    pub async fn hosted_zone(&self) -> String {
+        let r53 = aws_sdk_route53::Client::new(&self.sdk_config().await);
+        let created = r53
+            .create_hosted_zone()
+            .name("example.com")
+            .caller_reference("tests")
+            .send()
+            .await
+            .expect("create hosted zone");
+        let zone = created.hosted_zone().expect("zone").id();
+        zone.trim_start_matches("/hostedzone/").to_owned()
+    }
+
     /// Creates the hosted zone `example.com.` holding the weighted pair `app.example.com` A
     /// ([`pair_record`] `blue` and `green` with these weights), forgets those calls, and returns the
     /// zone id (without `/hostedzone/`).
     pub async fn weighted_pair(&self, blue: i64, green: i64) -> String {
         use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+        let zone = self.hosted_zone().await;
         let r53 = aws_sdk_route53::Client::new(&self.sdk_config().await);
-        let created = r53
-            .create_hosted_zone()
-            .name("example.com")
-            .caller_reference("weighted-pair")
-            .send()
-            .await
-            .expect("create hosted zone");
-        let zone = created
-            .hosted_zone()
-            .expect("zone")
-            .id()
-            .trim_start_matches("/hostedzone/");
         let mut batch = ChangeBatch::builder();
         for record in [pair_record("blue", blue), pair_record("green", green)] {
             let change = Change::builder()
@@ -277,13 +280,13 @@ impl Emulator {
             batch = batch.changes(change.build().expect("change"));
         }
         r53.change_resource_record_sets()
-            .hosted_zone_id(zone)
+            .hosted_zone_id(&zone)
             .change_batch(batch.build().expect("batch"))
             .send()
             .await
             .expect("create the pair");
         self.clear_operations().await;
-        zone.to_owned()
+        zone
     }
 }
 
