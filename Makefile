@@ -28,7 +28,7 @@ venv: $(VENV_STAMP) ## Python venv with the pinned emulator (moto)
 fmt: ## Format the code
 	cargo fmt --all
 
-PY_SOURCES := bench demo infra tests/emulator tests/local_loop.py
+PY_SOURCES := bench demo infra tests/emulator tests/local_loop.py .ci/count.py
 
 .PHONY: lint
 lint: $(INFRA_STAMP) ## rustfmt check, clippy -D warnings, ruff check and ruff format --check (ruff.toml)
@@ -173,7 +173,7 @@ $(INFRA_STAMP): infra/requirements.txt
 	touch $@
 
 .PHONY: infra-venv
-infra-venv: $(INFRA_STAMP) ## Venv with the pinned linters (infra/requirements.txt: cfn-lint, checkov, ruff)
+infra-venv: $(INFRA_STAMP) ## Venv with the pinned linters (infra/requirements.txt: cfn-lint, checkov, parliament, ruff)
 
 # The AWS SAM CLI, pinned in infra/sam-requirements.txt, in a venv of its own: its boto3 and cfn-lint pins
 # clash with checkov's. SAM_QUIET keeps it off the network where nothing needs the network: no telemetry,
@@ -199,13 +199,15 @@ $(SAM_STAMP): infra/sam-requirements.txt
 sam-venv: $(SAM_STAMP) ## Venv with the pinned AWS SAM CLI (infra/sam-requirements.txt) for lint-infra, sam-build and deploy
 
 .PHONY: lint-infra
-lint-infra: $(INFRA_STAMP) $(SAM_STAMP) ## cfn-lint (no errors or warnings), checkov, sam validate (with and without --lint), and infra/check_template.py (and its self-test) on the SAM template
+lint-infra: $(INFRA_STAMP) $(SAM_STAMP) ## cfn-lint (no errors or warnings), checkov, sam validate (with and without --lint), infra/check_template.py and infra/check_policies.py (parliament; each with its self-test) on the SAM template
 	$(INFRA_VENV)/bin/cfn-lint $(TEMPLATE)
 	env $(CHECKOV_OFFLINE) $(INFRA_VENV)/bin/checkov --quiet --compact --framework cloudformation --skip-download -f $(TEMPLATE)
 	$(SAM_VALIDATE)
 	$(SAM_VALIDATE) --lint
 	$(INFRA_VENV)/bin/python infra/check_template.py
 	$(INFRA_VENV)/bin/python infra/check_template.py --self-test
+	$(INFRA_VENV)/bin/python infra/check_policies.py
+	$(INFRA_VENV)/bin/python infra/check_policies.py --self-test
 
 # ---- Package and deploy ----------------------------------------------------------------------------
 # cargo-lambda cross-compiles with zig (PyPI's ziglang, a dependency of cargo-lambda, found through the

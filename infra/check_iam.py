@@ -1,9 +1,11 @@
 """The IAM checks of infra/check_template.py (part of check 4), and the sample configurations its checks share.
 
 - check_reconciler_iam: ReconcilerRole for sample targets (exact SSM parameter ARNs, the describe resource, no
-  wildcard action), KMS only with SecureStringKmsKeyArn, ReadAuthToken only with RedisAuthTokenParameterName,
-  and the ElastiCache notification topic's policy.
-- check_rollback_iam: RollbackRole may change only the one pair, with DELETE and CREATE only (never UPSERT).
+  wildcard action), KMS only with SecureStringKmsKeyArn (and then every action SSM needs to read and write a
+  SecureString of either tier, through SSM only), ReadAuthToken only with RedisAuthTokenParameterName, and the
+  ElastiCache notification topic's policy.
+- check_rollback_iam: RollbackRole may change only the one pair, with DELETE and CREATE only (never UPSERT), named
+  as Route 53 compares it (a wildcard's * as \\052).
 - alarms_allowed_to_invoke: the alarms a function's Lambda permissions admit.
 
 `r` is check_template's Report (r.problem(msg)).
@@ -32,6 +34,8 @@ GREEN_5XX = {
     "GreenTargetGroupFullName": "targetgroup/app-green/0f3c6a1b2d4e5f67",
     "GreenLoadBalancerFullName": "app/app-prod/50dc6c495c0c9188",
 }
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KMS_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
 # Granted only when the parameter named is set.
 OPTIONAL_GRANTS = {"SecureStringKey": "SecureStringKmsKeyArn", "ReadAuthToken": "RedisAuthTokenParameterName"}
 
@@ -87,12 +91,21 @@ def check_reconciler_iam(r, template: dict) -> None:
         entries = [f"g{i}=/p{i}" for i in range(slot_count + 1)]
         if re.fullmatch(pattern, ",".join(entries)) or not re.fullmatch(pattern, ",".join(entries[:-1])):
             r.problem(f"RedisTargets' AllowedPattern must admit at most {slot_count} targets, the SSM policy's slots")
-    # KMS only when asked for, and only through SSM.
-    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    if ev := admitted(r, template, {**SINGLE, "SecureStringKmsKeyArn": key}):
-        kms = statements(ev, "ReconcilerRole").get("SecureStringKey")
-        if not kms or sorted(kms["Action"]) != ["kms:Decrypt", "kms:Encrypt"] or "kms:ViaService" not in str(kms):
-            r.problem("ReconcilerRole: with SecureStringKmsKeyArn set, must allow kms:Decrypt and Encrypt via SSM only")
+    # KMS only when asked for, and only through SSM: Decrypt to read, Encrypt to write a standard-tier SecureString,
+    # GenerateDataKey to write an advanced-tier one (SSM envelope-encrypts those).
+    if ev := admitted(r, template, {**SINGLE, "SecureStringKmsKeyArn": KMS_KEY}):
+        kms = statements(ev, "ReconcilerRole").get("SecureStringKey") or {}
+        want = {
+            "Effect": "Allow",
+            "Action": KMS_ACTIONS,
+            "Resource": KMS_KEY,
+            "Condition": {"StringEquals": {"kms:ViaService": "ssm.us-east-1.amazonaws.com"}},
+        }
+        if {k: sorted(v) if k == "Action" else v for k, v in kms.items() if k != "Sid"} != want:
+            r.problem(
+                f"ReconcilerRole: with SecureStringKmsKeyArn set, SecureStringKey must allow exactly {KMS_ACTIONS} "
+                f"on the key, via SSM only (kms:ViaService); got {kms}"
+            )
     # The AUTH token: GetParameter on exactly its parameter, named with or without a leading "/".
     for name in ["/app/orders/redis-auth", "redis-auth"]:
         arn = f"{ARN_SSM}/{name.lstrip('/')}"
@@ -115,11 +128,18 @@ def check_reconciler_iam(r, template: dict) -> None:
 
 
 def check_rollback_iam(r, template: dict) -> None:
-    if not (
-        ev := admitted(r, template, {**ROLLBACK_CASE, **GREEN_5XX, "HostedZoneId": "/hostedzone/Z0123456789ABCDEFGHIJ"})
-    ):
-        return
-    st = statements(ev, "RollbackRole")
+    # The record name as Route 53's condition key compares it: lower case, no trailing dot, * as \052.
+    for name, normalized in [("app.example.com", "app.example.com"), ("*.app.example.com", "\\052.app.example.com")]:
+        params = {**ROLLBACK_CASE, **GREEN_5XX, "HostedZoneId": "/hostedzone/Z0123456789ABCDEFGHIJ", "RecordName": name}
+        if ev := admitted(r, template, params):
+            check_rollback_role(r, statements(ev, "RollbackRole"), name, normalized)
+    # The record name in the IAM condition is compared normalized: lower case, no trailing dot.
+    for bad in ["App.example.com", "app.example.com."]:
+        if re.fullmatch(template["Parameters"]["RecordName"]["AllowedPattern"], bad):
+            r.problem(f"RecordName's AllowedPattern admits {bad!r}, which the IAM condition would never match")
+
+
+def check_rollback_role(r, st: dict[str, dict], name: str, normalized: str) -> None:
     zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"
     if st.get("ReadThePair", {}).get("Resource") != zone:
         r.problem(f"RollbackRole: ListResourceRecordSets must be on {zone}")
@@ -135,14 +155,13 @@ def check_rollback_iam(r, template: dict) -> None:
     if "UPSERT" in actions or sorted(actions) != ["CREATE", "DELETE"] or len(change.get("Condition", {})) != 1:
         r.problem(f"RollbackRole: ChangeOnlyThePair must allow exactly DELETE and CREATE (never UPSERT), got {actions}")
     names = cond.get("route53:ChangeResourceRecordSetsNormalizedRecordNames")
-    if names != ["app.example.com"] or cond.get("route53:ChangeResourceRecordSetsRecordTypes") != ["A"]:
-        r.problem(f"RollbackRole: ChangeOnlyThePair needs ForAllValues:StringEquals on the name and type, got {cond}")
+    if names != [normalized] or cond.get("route53:ChangeResourceRecordSetsRecordTypes") != ["A"]:
+        r.problem(
+            f"RollbackRole: for RecordName {name!r}, ChangeOnlyThePair needs ForAllValues:StringEquals on the type and "
+            f"the normalized name [{normalized!r}], got {cond}"
+        )
     if st.get("WaitForInsync", {}).get("Resource") != "arn:aws:route53:::change/*":
         r.problem("RollbackRole: GetChange must be on arn:aws:route53:::change/*")
-    # The record name in the IAM condition is compared normalized: lower case, no trailing dot.
-    for bad in ["App.example.com", "app.example.com."]:
-        if re.fullmatch(template["Parameters"]["RecordName"]["AllowedPattern"], bad):
-            r.problem(f"RecordName's AllowedPattern admits {bad!r}, which the IAM condition would never match")
 
 
 def alarms_allowed_to_invoke(r, ev: Evaluator, function: str) -> set[str]:

@@ -13,15 +13,19 @@ intrinsic-function evaluator); check_iam.py, the IAM checks; check_triggers.py, 
 3. Timeouts: Timeout >= the wait variable's value + reserve_secs, MinValue >= reserve_secs, and every
    description quoting the rule ("+ N") quotes reserve_secs.
 4. IAM, Rules, ALARM_NAMES and resources: least-privilege policies, the deploy-time Rules, ALARM_NAMES for
-   every configuration the Rules admit, concurrency, checkov skips, evaluated for sample parameter values.
-5. Triggers: every wired trigger has a sample in events/<function>/ shaped like what it delivers.
-6. Metrics: every alarm and dashboard metric in the functions' namespace is one the function it names emits
-   (functions.json "metrics", from each crate's metrics::NAMES), each function has an alarm on its own metrics,
-   and the dashboard shows every emitted metric but ColdStart.
+   every configuration the Rules admit, concurrency, encrypted dead-letter queues, log retention, checkov skips,
+   alarm parameters within CloudWatch's limits, evaluated for sample parameter values.
+5. Triggers: every wired trigger has a sample in events/<function>/ shaped like what it delivers, and at least one
+   trigger was checked.
+6. Metrics: both functions take their namespace from one parameter whose AllowedPattern CloudWatch accepts; every
+   alarm and dashboard metric in it is one the function it names emits (functions.json "metrics", from each crate's
+   metrics::NAMES), each function has an alarm on its own metrics, and the dashboard shows every emitted metric but
+   ColdStart.
 7. Runbook: every alarm the template creates has its own section in docs/operations.md.
 
-`check_template.py` exits 1 with one line per problem. `check_template.py --self-test` applies mutations to the
-template and functions.json in memory and fails unless the checks catch each one.
+`check_template.py` exits 1 with one line per problem, and with a traceback's last line for a check that raised (an
+error in the check, never a finding). `check_template.py --self-test` applies mutations to the template and
+functions.json in memory and fails unless the checks report each one with the expected message and none raises.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import re
 import sys
 from pathlib import Path
 
-from cfn import EvalError, Evaluator, load_template, ref_parameter, serverless_functions
+from cfn import Evaluator, load_template, ref_parameter, serverless_functions
 from check_iam import (
     AUTH_CASE,
     GREEN_5XX,
@@ -58,10 +62,11 @@ ROLLBACK = "BluegreenRollbackFunction"
 
 
 class Report:
-    """Problems found by the checks, and their summary lines (printed unless quiet)."""
+    """Problems found by the checks, checks that raised (errors), and summary lines (printed unless quiet)."""
 
     def __init__(self, quiet: bool = False):
         self.problems: list[str] = []
+        self.errors: list[str] = []
         self.quiet = quiet
 
     def problem(self, msg: str) -> None:
@@ -258,6 +263,43 @@ def check_resources(r: Report, template: dict) -> None:
         r.problem(f"{ROLLBACK}: ReservedConcurrentExecutions must be 1 (one rollback at a time)")
     if "ReservedConcurrentExecutions" in template["Resources"]["RedisReconcilerFunction"]["Properties"]:
         r.problem("RedisReconcilerFunction: no ReservedConcurrentExecutions (a FailoverComplete must not queue)")
+    check_alarm_bounds(r, template)
+
+
+def check_alarm_bounds(r: Report, template: dict) -> None:
+    """Every value an alarm's EvaluationPeriods and DatapointsToAlarm can take is one CloudWatch accepts.
+
+    CloudWatch (PutMetricAlarm, Period): Period x EvaluationPeriods is at most 86,400 s for a period under an hour,
+    else 604,800 s; DatapointsToAlarm is at most EvaluationPeriods. CloudFormation cannot compare two parameters
+    before it deploys, so when both come from parameters the datapoints parameter's Description must state it.
+    """
+    params = template["Parameters"]
+
+    def bound(logical: str, node, key: str) -> int | None:
+        if (name := ref_parameter(template, node)) is None:
+            return int(node) if isinstance(node, int | str) and str(node).isdigit() else None
+        if "MaxValue" not in params[name]:
+            r.problem(f"{logical}: {key} comes from {name}, which has no MaxValue (CloudWatch's limit)")
+            return None
+        return int(params[name]["MaxValue"])
+
+    for logical, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] != "AWS::CloudWatch::Alarm" or not isinstance(props.get("Period"), int):
+            continue
+        period, limit = props["Period"], 86_400 if props["Period"] < 3600 else 604_800
+        periods = bound(logical, props.get("EvaluationPeriods"), "EvaluationPeriods")
+        if periods is not None and period * periods > limit:
+            r.problem(f"{logical}: up to {periods} evaluation periods of {period} s exceed CloudWatch's {limit} s")
+        if "DatapointsToAlarm" not in props:
+            continue
+        datapoints = bound(logical, props["DatapointsToAlarm"], "DatapointsToAlarm")
+        if datapoints is not None and periods is not None and datapoints > periods:
+            r.problem(f"{logical}: DatapointsToAlarm can be {datapoints}, above EvaluationPeriods' {periods}")
+        m_param = ref_parameter(template, props["DatapointsToAlarm"])
+        n_param = ref_parameter(template, props.get("EvaluationPeriods"))
+        if m_param and n_param and f"At most {n_param}" not in str(params[m_param].get("Description", "")):
+            r.problem(f'{m_param}: Description must say "At most {n_param}" (no Rule can compare two parameters)')
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -274,9 +316,18 @@ def check_metrics(r: Report, template: dict, manifest: dict, functions: dict[str
         if param is None:
             r.problem(f"{logical}: {var} must come from a parameter (the alarms and dashboard use the same namespace)")
         namespaces.add(param)
-    if len(namespaces) != 1 or None in namespaces:
+    if not functions:
+        r.problem("metrics: no function to check (infra/functions.json and the template share none)")
+    if None in namespaces or not namespaces:
+        return
+    if len(namespaces) != 1:
+        r.problem(
+            f"metrics: the functions take their namespace from different parameters {sorted(namespaces)}; the alarms "
+            "and the dashboard read one"
+        )
         return
     (ns_param,) = namespaces
+    check_namespace_pattern(r, ns_param, template["Parameters"][ns_param])
     dimension = {manifest["functions"][n]["metrics"]["dimension"] for n in functions}.pop()
     alarmed: set[str] = set()
     for logical, res in template["Resources"].items():
@@ -321,6 +372,20 @@ def check_metrics(r: Report, template: dict, manifest: dict, functions: dict[str
     r.info(f"metrics: alarms and dashboard use only emitted names, in namespace {namespace} ({ns_param})")
 
 
+def check_namespace_pattern(r: Report, name: str, spec: dict) -> None:
+    """The namespace parameter admits what CloudWatch accepts and rejects what it refuses (API model: 1 to 255
+    characters, pattern [^:].*; the user guide: ASCII letters, digits and . - _ / # : and space; AWS/ is reserved)."""
+    pattern = spec.get("AllowedPattern", ".*")
+    good = ["Failover", "my-app/prod", "Team #1: orders", "x" * 255]
+    bad = [":Failover", "AWS/Failover", "", "x" * 256, "Fail\tover"]
+    for ns in good:
+        if not re.fullmatch(pattern, ns):
+            r.problem(f"{name}: AllowedPattern rejects {ns[:40]!r}, a namespace CloudWatch accepts")
+    for ns in bad:
+        if re.fullmatch(pattern, ns):
+            r.problem(f"{name}: AllowedPattern admits {ns[:40]!r}, a namespace CloudWatch rejects")
+
+
 # ---------------------------------------------------------------------------------------------------
 # 7. Runbook: every alarm in the stack has a section in docs/operations.md
 # ---------------------------------------------------------------------------------------------------
@@ -350,30 +415,35 @@ def check_runbook(r: Report, template: dict, runbook: str) -> None:
 # ---------------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------------
-def run_checks(template: dict, manifest: dict, quiet: bool = False, runbook: str | None = None) -> list[str]:
+def run_checks(template: dict, manifest: dict, quiet: bool = False, runbook: str | None = None) -> Report:
     r = Report(quiet)
     for section in ("Parameters", "Conditions", "Resources", "Outputs"):
         if section not in template:
             r.problem(f"template has no {section}")
-    functions = check_functions(r, template, manifest)
-    checks = [
-        lambda: check_environment(r, template, manifest, functions),
-        lambda: check_timeouts(r, template, manifest, functions),
-        lambda: check_reconciler_iam(r, template),
-        lambda: check_rollback_iam(r, template),
-        lambda: check_alarm_names(r, template),
-        lambda: check_rules(r, template),
-        lambda: check_resources(r, template),
-        lambda: check_triggers(r, template, functions),
-        lambda: check_metrics(r, template, manifest, functions),
-        lambda: check_runbook(r, template, RUNBOOK.read_text() if runbook is None else runbook),
-    ]
-    for check in checks:
+    functions: dict[str, tuple[str, dict]] = {}
+
+    def functions_check() -> None:
+        functions.update(check_functions(r, template, manifest))
+
+    checks = {
+        "1 functions": functions_check,
+        "2 environment": lambda: check_environment(r, template, manifest, functions),
+        "3 timeouts": lambda: check_timeouts(r, template, manifest, functions),
+        "4 reconciler IAM": lambda: check_reconciler_iam(r, template),
+        "4 rollback IAM": lambda: check_rollback_iam(r, template),
+        "4 ALARM_NAMES": lambda: check_alarm_names(r, template),
+        "4 Rules": lambda: check_rules(r, template),
+        "4 resources": lambda: check_resources(r, template),
+        "5 triggers": lambda: check_triggers(r, template, functions),
+        "6 metrics": lambda: check_metrics(r, template, manifest, functions),
+        "7 runbook": lambda: check_runbook(r, template, RUNBOOK.read_text() if runbook is None else runbook),
+    }
+    for name, check in checks.items():
         try:
             check()
-        except (EvalError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-            r.problem(f"{type(e).__name__} in a check: {e}")
-    return r.problems
+        except Exception as e:  # a bug in the check, or a template it cannot read: an error, never a finding
+            r.errors.append(f"check {name} raised {type(e).__name__}: {e}")
+    return r
 
 
 def main() -> int:
@@ -383,11 +453,17 @@ def main() -> int:
     template, manifest = load_template(TEMPLATE), json.loads(FUNCTIONS_JSON.read_text())
     if args.self_test:
         return self_test(template, manifest, run_checks)
-    problems = run_checks(template, manifest)
-    for p in problems:
+    report = run_checks(template, manifest)
+    for p in report.problems:
         print(f"check_template: {p}", file=sys.stderr)
-    if problems:
-        print(f"check_template: {len(problems)} problem(s) in {TEMPLATE.relative_to(ROOT)}", file=sys.stderr)
+    for e in report.errors:
+        print(f"check_template: error: {e}", file=sys.stderr)
+    if report.problems or report.errors:
+        print(
+            f"check_template: {len(report.problems)} problem(s) and {len(report.errors)} error(s) in the checks, "
+            f"{TEMPLATE.relative_to(ROOT)}",
+            file=sys.stderr,
+        )
         return 1
     print(f"check_template: {TEMPLATE.relative_to(ROOT)} is consistent with infra/functions.json and events/")
     return 0

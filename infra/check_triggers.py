@@ -1,6 +1,7 @@
 """Check 5 of infra/check_template.py: every trigger the template wires has a sample in events/<function>/
 shaped like what that trigger delivers (SNS record, EventBridge "Scheduled Event", CloudWatch alarm action,
-alarm notifications through the SNS topic, composite alarms), evaluated with everything switched on.
+alarm notifications through the SNS topic, composite alarms), evaluated with everything switched on; and that it
+checked at least one trigger.
 """
 
 from __future__ import annotations
@@ -178,4 +179,9 @@ def check_triggers(r, template: dict, functions: dict[str, tuple[str, dict]]) ->
                             f"{perm_logical}: an external alarm may be composite, but no composite alarm-action "
                             "sample exists"
                         )
+    if not wired:
+        r.problem(
+            "triggers: no wired trigger was checked (no function found, or none wired to an event source, an alarm "
+            "action or a Lambda permission for alarms)"
+        )
     r.info(f"triggers: {wired} wired triggers checked against events/")

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use endpoint_client::{ClientConfig, ClientError, EndpointClient, Stats};
-use failover_tests::client_bed::{ClientBed, PARAM};
+use failover_tests::client_bed::{CapturedLogs, ClientBed, PARAM};
 use failover_tests::redis_server::RedisServer;
 use failover_tests::tls::TlsFiles;
 use tokio::time::Instant;
@@ -86,15 +86,35 @@ async fn wait_for(log: &Arc<Mutex<Vec<Write>>>, limit: Duration, pred: impl Fn(&
     false
 }
 
-/// Kills the client's connection (a failover-class error on its next write, which opens a read
-/// episode), then waits longer than any re-read interval, so a read of the parameter is due.
+/// Kills the client's connection, so that its next write fails with a failover-class error,
+/// which opens a read episode; then waits longer than any re-read interval, so a read of the
+/// parameter is due.
 async fn drop_connection_until_a_read_is_due(primary: &RedisServer, client: &EndpointClient) {
     let _: i64 = primary
         .query(&["CLIENT", "KILL", "TYPE", "normal"])
         .await
         .expect("CLIENT KILL");
-    let _ = client.query::<()>(&set("k", "v")).await;
+    let err = client
+        .query::<()>(&set("k", "v"))
+        .await
+        .expect_err("a write on the killed connection");
+    assert!(
+        matches!(err, ClientError::Command { failover: true, .. }),
+        "the killed connection must fail as failover-class: {err:?}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// The `GetParameter` calls the emulator answered with `status`, since its log was cleared.
+async fn parameter_reads_answered(bed: &ClientBed, status: u64) -> usize {
+    let log = bed
+        .emu
+        .control("GET", "/_failover/requests", serde_json::json!({}))
+        .await;
+    let log = log.as_array().expect("request log is a list");
+    log.iter()
+        .filter(|r| r["operation"] == "GetParameter" && r["status"] == status)
+        .count()
 }
 
 /// Writes every 20 ms for `window`; each must succeed in under 300 ms.
@@ -411,15 +431,20 @@ async fn the_auth_token_is_sent_and_a_missing_or_wrong_one_fails_clearly() {
     assert!(text.contains("NOAUTH") && text.contains("set auth_token"), "{text}");
 
     // WHEN a client has the wrong token THEN the error says to check it
+    let logs = CapturedLogs::start();
     let mut cfg = fast_config();
-    cfg.auth_token = Some("wrong".into());
+    cfg.auth_token = Some(WRONG_TOKEN.into());
     let wrong = bed.client(cfg);
     let err = wrong.query::<()>(&set("k", "w")).await.expect_err("wrong token");
     assert!(matches!(err, ClientError::Auth { .. }), "{err:?}");
     assert!(err.to_string().contains("Check auth_token"), "{err}");
-    // AND the token itself is never printed
-    assert!(!format!("{err} {err:?} {wrong:?}").contains("wrong\""), "{wrong:?}");
+    // AND the token itself is never printed: not by the error, the client, nor in any log line
+    let printed = format!("{err}\n{err:?}\n{wrong:?}\n{:?}\n{}", wrong.config(), logs.text());
+    assert!(!printed.contains(WRONG_TOKEN), "the token is printed:\n{printed}");
 }
+
+/// A wrong AUTH token, distinctive enough that no other text contains it by chance.
+const WRONG_TOKEN: &str = "wrong-token-5e1d9a";
 
 #[tokio::test]
 async fn tls_with_a_private_ca_and_auth_works_and_an_untrusted_server_is_refused() {
@@ -564,6 +589,12 @@ async fn a_stalled_parameter_read_does_not_hold_up_calls() {
     // each quickly
     writes_stay_quick(&client, Duration::from_millis(1500), "during the stalled read").await;
     assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
+    // AND a re-read was started meanwhile (it is the one stalled)
+    let reads = client.stats().parameter_reads;
+    assert!(
+        reads >= 2,
+        "the failover-class error started no re-read ({reads} reads)"
+    );
 }
 
 #[tokio::test]
@@ -576,7 +607,7 @@ async fn a_slow_command_is_not_a_failover() {
     let mut cfg = fast_config();
     cfg.command_timeout = Duration::from_millis(400);
     cfg.connect_timeout = Duration::from_secs(1);
-    let client = bed.client(cfg);
+    let client = bed.client(cfg.clone());
     client.query::<()>(&set("k", "v")).await.expect("first write");
     bed.emu.clear_operations().await;
     // WHEN one command runs for 700 ms, longer than command_timeout
@@ -587,8 +618,20 @@ async fn a_slow_command_is_not_a_failover() {
         )
         .arg(0)
         .clone();
+    let started = Instant::now();
     let err = client.query::<i64>(&busy).await.expect_err("command_timeout");
-    // THEN it is reported as a timeout that is not a failover, and nothing is re-read or reopened
+    let took = started.elapsed();
+    // THEN it is reported as a timeout of that command that is not a failover, and nothing is
+    // re-read or reopened
+    assert!(matches!(err, ClientError::Command { failover: false, .. }), "{err:?}");
+    assert!(
+        err.redis_error().is_some_and(redis::RedisError::is_timeout),
+        "not the command's timeout: {err:?}"
+    );
+    assert!(
+        took >= cfg.command_timeout,
+        "failed after {took:?}, before command_timeout"
+    );
     assert!(!err.is_failover(), "{err}");
     let v: String = client
         .query(&get("k"))
@@ -640,42 +683,36 @@ async fn a_disallowed_or_malformed_value_never_replaces_a_good_endpoint_and_hide
         return;
     };
     let Some(bed) = bed().await else { return };
-    let put_secure = |value: String| {
-        let ssm = bed.ssm.clone();
-        async move {
-            ssm.put_parameter()
-                .name(PARAM)
-                .value(value)
-                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-                .overwrite(true)
-                .send()
-                .await
-                .expect("put");
-        }
-    };
     // GIVEN a client allowed to connect only to hosts ending in .cache.amazonaws.com
-    put_secure(format!("127.0.0.1:{}", primary.port)).await;
+    put_secure(&bed, &primary.endpoint()).await;
     let mut cfg = fast_config();
     cfg.allowed_host_suffixes = vec![".cache.amazonaws.com".into()];
     let client = bed.client(cfg);
     // THEN a SecureString naming another host is refused, and its value is not in the message
     let err = client.query::<()>(&set("k", "v")).await.expect_err("not allowed");
-    let text = err.to_string();
+    let text = format!("{err}\n{err:?}");
     assert!(
         text.contains("allowed_host_suffixes") && !text.contains("127.0.0.1"),
         "{text}"
     );
     assert_eq!(client.cached_endpoint(), None);
 
-    // GIVEN a client that trusts 127.0.0.1 and is connected to it
+    // GIVEN a client that trusts 127.0.0.1, is connected to it, and revalidates every 200 ms
+    let logs = CapturedLogs::start();
     let mut cfg = fast_config();
     cfg.allowed_host_suffixes = vec!["127.0.0.1".into()];
     cfg.revalidate_interval = Duration::from_millis(200);
     let client = bed.client(cfg);
     client.query::<()>(&set("k", "v")).await.expect("allowed");
     // WHEN the parameter names a disallowed host, then holds a malformed secret
-    for value in ["attacker.example:6379".to_owned(), "s3cret-not-an-endpoint".to_owned()] {
-        put_secure(value).await;
+    let refused = |reason: &str| logs.client_lines().lines().filter(|l| l.contains(reason)).count();
+    let bad = [
+        (DISALLOWED_SECRET, "allowed_host_suffixes"),
+        (MALFORMED_SECRET, "not a Redis endpoint"),
+    ];
+    for (value, reason) in bad {
+        put_secure(&bed, value).await;
+        let (reads_before, refused_before) = (client.stats().parameter_reads, refused(reason));
         let until = Instant::now() + Duration::from_millis(700);
         while Instant::now() < until {
             client
@@ -684,35 +721,96 @@ async fn a_disallowed_or_malformed_value_never_replaces_a_good_endpoint_and_hide
                 .expect("writes go on to the good endpoint");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // THEN the good endpoint stays
+        // THEN revalidation read the value and refused it, and the good endpoint stays
+        let reads = client.stats().parameter_reads - reads_before;
+        let refusals = refused(reason) - refused_before;
+        assert!(
+            reads >= 1 && refusals >= 1,
+            "{value}: {reads} re-reads, {refusals} refusals logged:\n{}",
+            logs.client_lines()
+        );
         assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
     }
     assert_eq!(client.stats().endpoint_changes, 0);
+    // AND no value read is printed: not in any log line nor the client's Debug form
+    let printed = format!("{}\n{client:?}", logs.text());
+    for (value, _) in bad {
+        assert!(!printed.contains(value), "{value} is printed:\n{printed}");
+    }
 }
 
-/// A malformed SecureString is reported without its value.
+/// A SecureString value naming a host outside `allowed_host_suffixes`.
+const DISALLOWED_SECRET: &str = "attacker-8d2b.example:6379";
+
+/// A malformed SecureString is reported without its value: not in the error (`Display` or
+/// `Debug`), the client's `Debug`, nor any log line.
 #[tokio::test]
 async fn a_malformed_secure_value_is_reported_without_its_value() {
     let Some(bed) = bed().await else { return };
+    put_secure(&bed, MALFORMED_SECRET).await;
+    let logs = CapturedLogs::start();
+    let client = bed.client(fast_config());
+    let err = client.query::<()>(&set("k", "v")).await.expect_err("malformed");
+    let text = err.to_string();
+    assert!(text.contains("not a Redis endpoint"), "{text}");
+    assert!(
+        logs.client_lines().contains("could not refresh the endpoint"),
+        "the refused read was not logged:\n{}",
+        logs.text()
+    );
+    let printed = format!("{text}\n{err:?}\n{client:?}\n{}", logs.text());
+    assert!(
+        !printed.contains(MALFORMED_SECRET),
+        "the SecureString's value is printed:\n{printed}"
+    );
+}
+
+/// A SecureString value that is not `host:port`, distinctive enough that no other text
+/// contains it by chance.
+const MALFORMED_SECRET: &str = "s3cret-4c7f1e-not-an-endpoint";
+
+/// Writes `value` into [`PARAM`] as a `SecureString`.
+async fn put_secure(bed: &ClientBed, value: &str) {
     bed.ssm
         .put_parameter()
         .name(PARAM)
-        .value("s3cret-not-an-endpoint")
+        .value(value)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .overwrite(true)
         .send()
         .await
         .expect("put");
+}
+
+/// A SecureString endpoint is used but never printed in full: not when its connection fails,
+/// not when the parameter moves to another one, not in the client's `Debug`.
+#[tokio::test]
+async fn a_secure_string_endpoint_is_never_logged_in_full() {
+    let Some(old) = RedisServer::start().await else { return };
+    let Some(new) = RedisServer::start().await else { return };
+    let Some(bed) = bed().await else { return };
+    // GIVEN a SecureString parameter naming `old`, and a client writing to it
+    put_secure(&bed, &old.endpoint()).await;
+    let logs = CapturedLogs::start();
     let client = bed.client(fast_config());
-    let text = client
-        .query::<()>(&set("k", "v"))
-        .await
-        .expect_err("malformed")
-        .to_string();
+    client.query::<()>(&set("k", "v")).await.expect("write to the old node");
+    // WHEN the parameter moves to `new` and the connection to `old` drops
+    put_secure(&bed, &new.endpoint()).await;
+    drop_connection_until_a_read_is_due(&old, &client).await;
+    client.query::<()>(&set("k", "v")).await.expect("write to the new node");
+    // THEN the client followed, and logged both the failure and the change
+    assert_eq!(client.cached_endpoint(), Some(new.endpoint()));
+    let lines = logs.client_lines();
     assert!(
-        text.contains("not a Redis endpoint") && !text.contains("s3cret"),
-        "{text}"
+        lines.contains("failover-class error") && lines.contains("Redis endpoint changed"),
+        "{}",
+        logs.text()
     );
+    // AND neither endpoint appears in the client's log lines or its Debug form
+    let printed = format!("{lines}\n{client:?}");
+    for endpoint in [old.endpoint(), new.endpoint()] {
+        assert!(!printed.contains(&endpoint), "{endpoint} is printed:\n{printed}");
+    }
 }
 
 #[tokio::test]
@@ -725,6 +823,7 @@ async fn a_throttled_parameter_read_backs_off_and_is_not_an_error_for_callers() 
     let cfg = fast_config();
     let client = bed.client(cfg.clone());
     client.query::<()>(&set("k", "v")).await.expect("first write");
+    bed.emu.clear_operations().await;
     // GIVEN SSM throttles every GetParameter from now on
     bed.emu
         .fault(serde_json::json!({"service": "ssm", "operation": "GetParameter", "status": 400, "code": "ThrottlingException", "message": "Rate exceeded"}))
@@ -734,7 +833,10 @@ async fn a_throttled_parameter_read_backs_off_and_is_not_an_error_for_callers() 
     // THEN callers keep writing through the cached endpoint for the next 2 s, without an error
     writes_stay_quick(&client, Duration::from_secs(2), "while SSM throttles").await;
     assert_eq!(client.cached_endpoint(), Some(primary.endpoint()));
-    // AND the client asked SSM (the SDK retries each read 4 times) far less than it wrote
+    // AND the client did ask SSM and was throttled, but (the SDK retries each read 4 times)
+    // far less often than it wrote
+    let throttled = parameter_reads_answered(&bed, 400).await;
+    assert!(throttled >= 1, "no GetParameter was made, so none was throttled");
     let reads = bed.parameter_reads().await;
     let episode_reads = cfg.max_reads_after_failure(Duration::from_secs(2)) * failover_core::sdk::MAX_ATTEMPTS as usize;
     assert!(

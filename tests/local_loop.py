@@ -11,7 +11,11 @@
    answers with the configuration error, quickly, twice in a row.
 
 It uses the printed ports (emulator 5005, functions 9000) and fails, naming the port, if either is
-taken. Everything listens on 127.0.0.1. Exit status 0 only if every check passed.
+taken. Everything listens on 127.0.0.1.
+
+Every check prints one `  PASS ...` or `  FAIL ...` line (.ci/run counts them). Whatever stops the loop
+early is a FAIL line too, counted in the closing summary: a port taken, a server that never listens,
+`make seed-emulator` failing, an error of this script itself. Exit status 0 only if no check failed.
 """
 
 import contextlib
@@ -23,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMULATOR_PORT, LAMBDA_PORT = 5005, 9000
@@ -32,6 +37,8 @@ WATCH_START_TIMEOUT = 900
 # A broken configuration must answer this fast (first invoke: `cargo run` finds the build fresh,
 # the process starts and reports its init error).
 CONFIG_ERROR_WITHIN = 2.0
+# Before the sample events: the starting state of events/README.md's first rows.
+SEED_COMMAND = "make seed-emulator WEIGHTS=100/0"
 
 failures = []
 
@@ -193,84 +200,103 @@ def matches(function, expected, got):
 
 
 def main():
+    """Run every check (see the module docstring); exit 1 if any failed, whatever stopped the loop."""
+    failures.clear()
     os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
-    for port in (EMULATOR_PORT, LAMBDA_PORT):
-        if listening(port):
-            sys.exit(f"local_loop: 127.0.0.1:{port} is taken; the printed commands use it: stop what listens there")
-    readme, events_readme = read("README.md"), read(os.path.join("events", "README.md"))
     servers = Servers()
     try:
-        print("== README.md, 'Run the functions locally', line by line in fresh shells")
-        for keeps_running, commands in terminals(sh_block(readme, "## Run the functions locally")):
-            for i, command in enumerate(commands):
-                if keeps_running and i == len(commands) - 1:
-                    port = EMULATOR_PORT if "emulator" in command else LAMBDA_PORT
-                    log = f"local-loop-{port}.log"
-                    proc = servers.start(command, log)
-                    started = time.monotonic()
-                    up = wait_for(port, 60 if port == EMULATOR_PORT else WATCH_START_TIMEOUT, proc, log)
-                    check(up, f"{command}: listening on 127.0.0.1:{port} after {time.monotonic() - started:.1f} s")
-                    if not up:
-                        return
-                else:
-                    code, out, took = run(command)
-                    check(code == 0, f"{command}: exit {code} in {took:.2f} s")
-                    if code != 0:
-                        print(out[-2000:])
-
-        print("== events/README.md, the printed commands")
-        run("make seed-emulator WEIGHTS=100/0")
-        for command in terminals("# terminal\n" + sh_block(events_readme, "# Sample Lambda events"))[0][1]:
-            code, out, took = run(command)
-            check(code == 0 and answer(out)[0] == "ok", f"{command}: exit {code} in {took:.2f} s")
-
-        print("== events/README.md, every sample event under its stated setup")
-        setups = {unquote(r["Setup"]): unquote(r["Made by"]) for r in table(events_readme, "| Setup | Starting state")}
-        count = 0
-        for function in ("redis-reconciler", "bluegreen-rollback"):
-            rows = table(events_readme, f"## {function}")
-            files = sorted(os.listdir(os.path.join(ROOT, "events", function)))
-            check(
-                sorted(unquote(r["File"]) for r in rows) == files,
-                f"{function}: the table lists every file in events/{function}/ once",
-            )
-            for row in rows:
-                file, setup, expected = unquote(row["File"]), unquote(row["Setup"]), unquote(row["Expected"])
-                code, out, _ = run(setups[setup])
-                if code != 0:
-                    check(False, f"setup {setup!r}: {setups[setup]} exited {code}: {out[-500:]}")
-                    continue
-                code, out, took = run(f"make invoke FUNCTION={function} EVENT=events/{function}/{file}")
-                ok, seen = matches(function, expected, answer(out))
-                check(ok, f"{function} {file} [{setup}]: expected {expected!r}, got {seen!r} ({took:.2f} s)")
-                count += 1
-        print(f"  {count} sample events checked")
-
-        print("== a broken configuration answers the invoke")
-        for proc in list(servers.procs):
-            if "watch" in proc.args[-1]:
-                servers.stop(proc)
-        proc = servers.start("make watch ALARM_NAMES=", "local-loop-broken.log")
-        check(wait_for(LAMBDA_PORT, 120, proc, "local-loop-broken.log"), "make watch ALARM_NAMES= is listening")
-        for attempt in ("first", "second"):
-            code, out, took = run("make invoke FUNCTION=bluegreen-rollback", timeout=60)
-            got = answer(out)
-            if got[0] == "ok":  # cargo lambda watch 1.9.2 hands an init error back as the invoke's body
-                got = ("error", got[1].get("errorType"), got[1].get("errorMessage", ""))
-            check(
-                got[0] == "error" and got[1] == "ConfigError" and got[2].startswith("ALARM_NAMES is not set"),
-                f"{attempt} invoke: {got!r}",
-            )
-            check(
-                took <= CONFIG_ERROR_WITHIN,
-                f"{attempt} invoke answered in {took:.2f} s (at most {CONFIG_ERROR_WITHIN} s)",
-            )
+        loop(servers)
+    except Exception as err:  # a crash of the loop is a failed check, counted like any other
+        traceback.print_exc()
+        check(False, f"the local loop stopped on an error: {err!r}")
     finally:
         servers.stop_all()
     if failures:
         print(f"local loop: {len(failures)} check(s) failed")
         sys.exit(1)
     print("local loop: every check passed")
+
+
+def loop(servers):
+    """The checks, in order; returns early (after a FAIL line) when the rest could not mean anything."""
+    taken = [port for port in (EMULATOR_PORT, LAMBDA_PORT) if listening(port)]
+    for port in taken:
+        check(False, f"127.0.0.1:{port} is taken; the printed commands use it: stop what listens there")
+    if taken:
+        return
+    readme, events_readme = read("README.md"), read(os.path.join("events", "README.md"))
+    print("== README.md, 'Run the functions locally', line by line in fresh shells")
+    for keeps_running, commands in terminals(sh_block(readme, "## Run the functions locally")):
+        for i, command in enumerate(commands):
+            if keeps_running and i == len(commands) - 1:
+                port = EMULATOR_PORT if "emulator" in command else LAMBDA_PORT
+                log = f"local-loop-{port}.log"
+                proc = servers.start(command, log)
+                started = time.monotonic()
+                up = wait_for(port, 60 if port == EMULATOR_PORT else WATCH_START_TIMEOUT, proc, log)
+                check(up, f"{command}: listening on 127.0.0.1:{port} after {time.monotonic() - started:.1f} s")
+                if not up:
+                    return
+            else:
+                code, out, took = run(command)
+                check(code == 0, f"{command}: exit {code} in {took:.2f} s")
+                if code != 0:
+                    print(out[-2000:])
+
+    print("== events/README.md, the printed commands")
+    code, out, took = run(SEED_COMMAND)
+    check(code == 0, f"{SEED_COMMAND}: exit {code} in {took:.2f} s")
+    if code != 0:
+        print(out[-2000:])
+        return
+    for command in terminals("# terminal\n" + sh_block(events_readme, "# Sample Lambda events"))[0][1]:
+        code, out, took = run(command)
+        check(code == 0 and answer(out)[0] == "ok", f"{command}: exit {code} in {took:.2f} s")
+
+    print("== events/README.md, every sample event under its stated setup")
+    setups = {unquote(r["Setup"]): unquote(r["Made by"]) for r in table(events_readme, "| Setup | Starting state")}
+    count = 0
+    for function in ("redis-reconciler", "bluegreen-rollback"):
+        rows = table(events_readme, f"## {function}")
+        files = sorted(os.listdir(os.path.join(ROOT, "events", function)))
+        check(
+            sorted(unquote(r["File"]) for r in rows) == files,
+            f"{function}: the table lists every file in events/{function}/ once",
+        )
+        for row in rows:
+            file, setup, expected = unquote(row["File"]), unquote(row["Setup"]), unquote(row["Expected"])
+            code, out, _ = run(setups[setup])
+            if code != 0:
+                check(False, f"setup {setup!r}: {setups[setup]} exited {code}: {out[-500:]}")
+                continue
+            code, out, took = run(f"make invoke FUNCTION={function} EVENT=events/{function}/{file}")
+            ok, seen = matches(function, expected, answer(out))
+            check(ok, f"{function} {file} [{setup}]: expected {expected!r}, got {seen!r} ({took:.2f} s)")
+            count += 1
+    print(f"  {count} sample events checked")
+
+    print("== a broken configuration answers the invoke")
+    for proc in list(servers.procs):
+        if "watch" in proc.args[-1]:
+            servers.stop(proc)
+    proc = servers.start("make watch ALARM_NAMES=", "local-loop-broken.log")
+    up = wait_for(LAMBDA_PORT, 120, proc, "local-loop-broken.log")
+    check(up, "make watch ALARM_NAMES= is listening")
+    if not up:
+        return
+    for attempt in ("first", "second"):
+        code, out, took = run("make invoke FUNCTION=bluegreen-rollback", timeout=60)
+        got = answer(out)
+        if got[0] == "ok":  # cargo lambda watch 1.9.2 hands an init error back as the invoke's body
+            got = ("error", got[1].get("errorType"), got[1].get("errorMessage", ""))
+        check(
+            got[0] == "error" and got[1] == "ConfigError" and got[2].startswith("ALARM_NAMES is not set"),
+            f"{attempt} invoke: {got!r}",
+        )
+        check(
+            took <= CONFIG_ERROR_WITHIN,
+            f"{attempt} invoke answered in {took:.2f} s (at most {CONFIG_ERROR_WITHIN} s)",
+        )
 
 
 if __name__ == "__main__":

@@ -153,7 +153,20 @@ async fn two_rollbacks_after_one_alarm_change_the_pair_once() {
 }
 
 #[tokio::test]
-async fn verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it() {
+async fn verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it_at_info() {
+    verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it("INFO").await;
+}
+
+/// The template's `LogLevel` allows TRACE (and DEBUG), where the SDK logs every request and
+/// response it handles and the error chains.
+#[tokio::test]
+async fn verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it_at_trace() {
+    verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it("TRACE").await;
+}
+
+/// The reconciler with `VERIFY_ROLE` over TLS and its AUTH token in SSM, logging at `level`
+/// (`AWS_LAMBDA_LOG_LEVEL`): a wrong token, then the right one.
+async fn verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it(level: &str) {
     let Some(emu) = Emulator::start().await else { return };
     let Some(tls) = TlsFiles::create().await else { return };
     let Some(server) = RedisServer::start_tls(&tls, &["--requirepass", "s3cret-token-7f3a"]).await else {
@@ -196,6 +209,7 @@ async fn verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it() {
         ("SETTLE_TIMEOUT_SECS", "0"),
         // The function trusts the system's roots; here the test CA is the system's root.
         ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ("AWS_LAMBDA_LOG_LEVEL", level),
     ];
     let mut wrong = FunctionProcess::start(Path::new(RECONCILER), "redis-reconciler", &api, &emu.url, &env);
     let outcome = tokio::time::timeout(
@@ -235,8 +249,15 @@ async fn verify_role_over_tls_reads_its_token_from_ssm_and_never_prints_it() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = format!("{}{}", wrong.output(), right.output());
     assert!(logs.contains("target reconciled"), "the logs were captured:\n{logs}");
+    let at_level = format!("\"level\":\"{level}\"");
+    assert!(logs.contains(&at_level), "nothing was logged at {level}:\n{logs}");
     for secret in ["s3cret-token-7f3a", "wrong-token-91c2", "stale-secret-endpoint"] {
-        assert!(!logs.contains(secret), "{secret} appears in the logs:\n{logs}");
+        let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).collect();
+        assert!(
+            leaks.is_empty(),
+            "{secret} appears in the logs at {level}:\n{}",
+            leaks.join("\n")
+        );
     }
 }
 

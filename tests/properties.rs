@@ -6,7 +6,10 @@ use bluegreen_rollback::config::RollbackConfig;
 use bluegreen_rollback::plan::{plan, Intent, Outcome, Weights};
 use failover_core::env::Env;
 use proptest::prelude::*;
-use redis_reconciler::topology::{pick_endpoint, Endpoint, EndpointMode, Member, NodeGroup, ReplicationGroup};
+use redis_reconciler::topology::{
+    names_stale_node, pick_endpoint, unsettled_primary, Endpoint, EndpointMode, Member, NodeGroup, PickError,
+    ReplicationGroup,
+};
 use serde_json::{json, Map, Value};
 
 // ---- the endpoint picked is the single primary, or nothing ----
@@ -68,6 +71,12 @@ proptest! {
     #[test]
     fn node_mode_picks_the_single_primary_or_nothing(g in group()) {
         let sharded = g.cluster_enabled || g.configuration_endpoint.is_some();
+        let primaries: Vec<&Member> = g
+            .node_groups
+            .first()
+            .map(|ng| ng.members.iter().filter(|m| m.current_role.as_deref() == Some("primary")).collect())
+            .unwrap_or_default();
+        let settled = ["available", "snapshotting"].contains(&g.status.as_str());
         match pick_endpoint(&g, EndpointMode::Node) {
             Ok(pick) if sharded => {
                 prop_assert_eq!(Some(pick.endpoint), g.configuration_endpoint.clone());
@@ -76,17 +85,79 @@ proptest! {
             Ok(pick) => {
                 // exactly one node group, a settled status, exactly one primary: the pick is it
                 prop_assert_eq!(g.node_groups.len(), 1);
-                prop_assert!(["available", "snapshotting"].contains(&g.status.as_str()));
-                let primaries: Vec<&Member> = g.node_groups[0]
-                    .members
-                    .iter()
-                    .filter(|m| m.current_role.as_deref() == Some("primary"))
-                    .collect();
+                prop_assert!(settled);
                 prop_assert_eq!(primaries.len(), 1);
                 prop_assert_eq!(&pick.node, &primaries[0].cache_cluster_id);
                 prop_assert_eq!(Some(&pick.endpoint), primaries[0].read_endpoint.as_ref());
             }
-            Err(_) => {}
+            // every refusal is the one the description calls for, checked in that order
+            Err(e) => {
+                let expected = if sharded {
+                    "MissingEndpoint"
+                } else if g.node_groups.len() != 1 {
+                    "UnexpectedShape"
+                } else if !settled {
+                    "NotSettled"
+                } else {
+                    match primaries.as_slice() {
+                        [] => "NoPrimary",
+                        [p] if p.read_endpoint.is_none() => "MissingEndpoint",
+                        [_] => "a pick",
+                        _ => "SeveralPrimaries",
+                    }
+                };
+                let got = match e {
+                    PickError::NotSettled { .. } => "NotSettled",
+                    PickError::NoPrimary { .. } => "NoPrimary",
+                    PickError::SeveralPrimaries { .. } => "SeveralPrimaries",
+                    PickError::MissingEndpoint { .. } => "MissingEndpoint",
+                    PickError::UnexpectedShape { .. } => "UnexpectedShape",
+                };
+                prop_assert_eq!(got, expected, "{:?}", g);
+            }
+        }
+    }
+
+    #[test]
+    fn an_unsettled_group_replaces_only_a_value_known_to_be_stale(
+        g in group(),
+        current in prop_oneof![
+            "[a-z]{1,8}:[0-9]{1,5}",
+            "[a-z]{0,12}",
+            Just(String::new()),
+        ],
+        pick_member in 0usize..5,
+    ) {
+        // GIVEN a value: arbitrary, or the endpoint of one of the group's own members
+        let members: Vec<&Member> = g.node_groups.iter().flat_map(|ng| &ng.members).collect();
+        let current = members
+            .get(pick_member)
+            .and_then(|m| m.read_endpoint.as_ref())
+            .filter(|_| pick_member % 2 == 0)
+            .map_or(current, ToString::to_string);
+        let Some(primary) = unsettled_primary(&g, EndpointMode::Node) else {
+            // THEN without one reported primary of an unsettled, unsharded group, nothing is replaced
+            let settled = ["available", "snapshotting"].contains(&g.status.as_str());
+            prop_assert!(settled || g.cluster_enabled || g.configuration_endpoint.is_some() || g.node_groups.len() != 1
+                || g.node_groups[0].members.iter().filter(|m| m.current_role.as_deref() == Some("primary")).count() != 1
+                || g.node_groups[0].members.iter().any(|m| m.current_role.as_deref() == Some("primary") && m.read_endpoint.is_none()));
+            return Ok(());
+        };
+        prop_assert!(pick_endpoint(&g, EndpointMode::Node).is_err());
+        if names_stale_node(&g, &primary, &current) {
+            // THEN a replaced value is a host:port that is not the primary, nor the
+            // PrimaryEndpoint, and names a member in another role or no member at all
+            let value = Endpoint::parse(&current).expect("a replaced value names a host:port");
+            prop_assert_ne!(&value, &primary.endpoint);
+            prop_assert!(g.node_groups[0].primary_endpoint.as_ref() != Some(&value));
+            let named: Vec<&&Member> = members.iter().filter(|m| m.read_endpoint.as_ref() == Some(&value)).collect();
+            prop_assert!(named.iter().all(|m| m.current_role.as_deref() != Some("primary")));
+        } else if let Ok(value) = Endpoint::parse(&current) {
+            // AND a value kept is the primary, the PrimaryEndpoint, or a member claiming the primary role
+            let is_primary = value == primary.endpoint
+                || g.node_groups[0].primary_endpoint.as_ref() == Some(&value)
+                || members.iter().any(|m| m.read_endpoint.as_ref() == Some(&value) && m.current_role.as_deref() == Some("primary"));
+            prop_assert!(is_primary, "{} kept for {:?}", current, g);
         }
     }
 }

@@ -699,10 +699,13 @@ async fn a_slow_write_phase_reports_every_target_on_its_own() {
             && sessions.contains("may or may not have landed"),
         "{sessions}"
     );
-    // ... and carts, which the deadline left no time to wait for, says so and was not written
+    // ... and carts, which the deadline left no time to wait for, says so in words and was not written
     let carts = by_group("carts").error.unwrap();
     assert!(
-        carts.contains("modifying") && carts.contains("the Lambda deadline left no more time"),
+        carts.contains("modifying")
+            && carts.contains(
+                "still unsettled after 0 s; the function timeout left no time to wait for the group to settle"
+            ),
         "{carts}"
     );
     assert_eq!(bed.param("/app/carts/redis").await, None);
@@ -997,4 +1000,310 @@ async fn a_no_change_reconcile_of_1000_groups_makes_at_most_10_describe_pages_an
     assert!(describes <= 10, "{describes} describe calls");
     assert!(reads <= 100, "{reads} GetParameters calls");
     assert_eq!(ops.len(), describes + reads, "{ops:?}");
+}
+
+// ---- hardening (issue 18): independent targets, true reports, unsettled groups ----
+
+/// Waits until the emulator has served `operation` (`service:Operation`) at least `n` times.
+async fn served(bed: &Bed, operation: &str, n: usize) {
+    for _ in 0..200 {
+        if bed.emu.operations().await.iter().filter(|o| *o == operation).count() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{operation} was not served {n} times");
+}
+
+fn count(ops: &[String], operation: &str) -> usize {
+    ops.iter().filter(|o| *o == operation).count()
+}
+
+#[tokio::test]
+async fn one_group_publishes_into_each_of_its_parameters() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let primary = bed.member_endpoint("orders", "orders-001").await;
+    // GIVEN two applications read one cache, one of them from a stale value
+    bed.put_param("/app/b/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    let r = bed.reconciler(config(&[("orders", "/app/a/redis"), ("orders", "/app/b/redis")]));
+    bed.emu.clear_operations().await;
+    // WHEN the schedule runs
+    let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
+    // THEN both parameters hold the primary, each reported on its own
+    assert_eq!(resp.results.len(), 2);
+    for (result, parameter) in resp.results.iter().zip(["/app/a/redis", "/app/b/redis"]) {
+        assert_eq!(
+            (result.parameter.as_str(), result.action, result.current.as_deref()),
+            (parameter, Action::Updated, Some(primary.as_str()))
+        );
+        assert_eq!(bed.param(parameter).await.unwrap().0, primary);
+    }
+    // AND the group was described once for both (then once per write, to check it)
+    let ops = bed.emu.operations().await;
+    assert_eq!(ops[0], "elasticache:DescribeReplicationGroups", "{ops:?}");
+    assert_eq!(count(&ops, "elasticache:DescribeReplicationGroups"), 1 + 2, "{ops:?}");
+    assert_eq!(count(&ops, "ssm:GetParameters"), 1, "{ops:?}");
+}
+
+#[tokio::test]
+async fn one_unreadable_parameter_fails_only_its_target() {
+    let Some(bed) = bed().await else { return };
+    for g in ["orders", "sessions", "carts"] {
+        bed.create_group(g).await;
+    }
+    let targets = [
+        ("orders", "/app/orders/redis"),
+        ("sessions", "/app/sessions/redis"),
+        ("carts", "/app/carts/redis"),
+    ];
+    let r = bed.reconciler(config(&targets));
+    // GIVEN IAM denies /app/sessions/redis: every GetParameters that names it fails whole
+    bed.emu
+        .fault(json!({
+            "service": "ssm", "operation": "GetParameters", "body_contains": "/app/sessions/redis",
+            "code": "AccessDeniedException",
+            "message": "User: arn:aws:sts::123456789012:assumed-role/r/f is not authorized to perform: ssm:GetParameters on resource: /app/sessions/redis",
+        }))
+        .await;
+    // WHEN the schedule runs
+    let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
+    let HandlerError::TargetsFailed {
+        failed,
+        summary,
+        results,
+        ..
+    } = err
+    else {
+        panic!("wrong error: {err}")
+    };
+    // THEN the other two are published in the same invocation ...
+    assert_eq!(failed, 1, "{results:#?}");
+    for (group, parameter) in [targets[0], targets[2]] {
+        let primary = bed.member_endpoint(group, &format!("{group}-001")).await;
+        assert_eq!(bed.param(parameter).await.unwrap().0, primary);
+        let result = results.iter().find(|r| r.parameter == parameter).unwrap();
+        assert_eq!(result.action, Action::Updated);
+    }
+    // ... and the error names the unreadable one
+    assert!(
+        summary.starts_with("sessions: Failed to read SSM parameters /app/sessions/redis: AccessDeniedException"),
+        "{summary}"
+    );
+    assert_eq!(bed.param("/app/sessions/redis").await, None);
+}
+
+#[tokio::test]
+async fn a_modifying_group_replaces_a_parameter_that_names_a_replica_or_a_node_gone() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let old = bed.member_endpoint("orders", "orders-001").await;
+    // GIVEN a node-type scaling keeps the group modifying, and it failed the primary over meanwhile
+    bed.emu.failover("orders", "orders-002").await;
+    bed.emu.set_status("orders", "modifying").await;
+    let new = bed.member_endpoint("orders", "orders-002").await;
+    let mut cfg = config(&[("orders", "/app/orders/redis")]);
+    cfg.settle_timeout = Duration::from_secs(1);
+    let r = bed.reconciler(cfg);
+    for stale in [old.as_str(), "orders-009.abc123.0001.use1.cache.amazonaws.com:6379"] {
+        // WHEN the parameter names the demoted node (a replica now), or a node no longer in the group
+        bed.put_param("/app/orders/redis", stale, ParameterType::String).await;
+        bed.emu.clear_operations().await;
+        let resp = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
+        // THEN the primary the describe reports is published at once, without waiting
+        let result = result_of(&resp, "orders");
+        assert_eq!(
+            (result.action, result.current.as_deref(), result.node.as_deref()),
+            (Action::Updated, Some(new.as_str()), Some("orders-002")),
+            "{stale}"
+        );
+        assert_eq!(bed.param("/app/orders/redis").await.unwrap().0, new);
+        let ops = bed.emu.operations().await;
+        assert_eq!(
+            count(&ops, "elasticache:DescribeReplicationGroups"),
+            2,
+            "the first look and the check: {ops:?}"
+        );
+    }
+    // AND a parameter that already names the reported primary is waited for as before: no write
+    let puts = bed.puts().await;
+    let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("still unsettled after 1 s (SETTLE_TIMEOUT_SECS)"),
+        "{err}"
+    );
+    assert_eq!(bed.puts().await, puts);
+}
+
+#[tokio::test]
+async fn a_modifying_group_with_a_missing_parameter_or_no_single_primary_is_waited_for() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let replica = bed.member_endpoint("orders", "orders-002").await;
+    let mut cfg = config(&[("orders", "/app/orders/redis")]);
+    cfg.settle_timeout = Duration::from_secs(1);
+    let r = bed.reconciler(cfg);
+    // GIVEN a modifying group and no parameter yet: nothing is known to be stale
+    bed.emu.set_status("orders", "modifying").await;
+    let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
+    assert!(err.to_string().contains("modifying"), "{err}");
+    // GIVEN the parameter names a replica but the group reports no primary: nothing to publish
+    bed.put_param("/app/orders/redis", &replica, ParameterType::String)
+        .await;
+    bed.emu
+        .set_roles("orders", json!({"orders-001": "replica", "orders-002": "replica"}))
+        .await;
+    let puts = bed.puts().await;
+    let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
+    assert!(err.to_string().contains("still unsettled"), "{err}");
+    assert_eq!(bed.puts().await, puts);
+    assert_eq!(bed.param("/app/orders/redis").await.unwrap().0, replica);
+}
+
+#[tokio::test]
+async fn a_write_the_check_cannot_confirm_is_reported_updated_with_the_value_written() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let primary = bed.member_endpoint("orders", "orders-001").await;
+    bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+        .await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    // GIVEN the write takes a second, and meanwhile the group starts modifying (same primary)
+    bed.emu
+        .fault(json!({"service": "ssm", "operation": "PutParameter", "delay_ms": 1000, "count": 1}))
+        .await;
+    bed.emu.clear_operations().await;
+    let modify = async {
+        served(&bed, "ssm:GetParameters", 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        bed.emu.set_status("orders", "modifying").await;
+    };
+    // WHEN the schedule runs
+    let (resp, ()) = tokio::join!(r.run("redis-reconciler/eventbridge-scheduled.json"), modify);
+    // THEN the write stands and is reported as what the parameter holds, not as a failure
+    let resp = resp.unwrap();
+    let result = result_of(&resp, "orders");
+    assert_eq!(
+        (result.action, result.current.as_deref(), result.previous.as_deref()),
+        (Action::Updated, Some(primary.as_str()), Some("stale.example.com:6379"))
+    );
+    assert_eq!(bed.param("/app/orders/redis").await.unwrap().0, primary);
+}
+
+#[tokio::test]
+async fn a_primary_that_moves_during_the_write_is_described_again_and_written_again() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    for modifying in [false, true] {
+        bed.emu.failover("orders", "orders-001").await;
+        bed.emu.set_status("orders", "available").await;
+        let first = bed.member_endpoint("orders", "orders-001").await;
+        bed.put_param("/app/orders/redis", "stale.example.com:6379", ParameterType::String)
+            .await;
+        // GIVEN the write of orders-001 takes a second, and meanwhile the group fails over to
+        // orders-002 (and, the second time, stays modifying: orders-001 is a known replica)
+        bed.emu
+            .fault(json!({"service": "ssm", "operation": "PutParameter", "delay_ms": 1000, "count": 1}))
+            .await;
+        bed.emu.clear_operations().await;
+        let fail_over = async {
+            served(&bed, "ssm:GetParameters", 1).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            bed.emu.failover("orders", "orders-002").await;
+            if modifying {
+                bed.emu.set_status("orders", "modifying").await;
+            }
+        };
+        let (resp, ()) = tokio::join!(r.run("redis-reconciler/eventbridge-scheduled.json"), fail_over);
+        // THEN the check after the write saw the move and wrote the new primary
+        let resp = resp.unwrap();
+        let second = bed.member_endpoint("orders", "orders-002").await;
+        let result = result_of(&resp, "orders");
+        assert_eq!(
+            (result.action, result.current.as_deref(), result.node.as_deref()),
+            (Action::Updated, Some(second.as_str()), Some("orders-002")),
+            "modifying: {modifying}"
+        );
+        assert_eq!(bed.param("/app/orders/redis").await.unwrap().0, second);
+        let ops = bed.emu.operations().await;
+        assert_eq!(count(&ops, "ssm:PutParameter"), 2, "{ops:?}");
+        assert_ne!(first, second);
+    }
+}
+
+#[tokio::test]
+async fn a_parameter_read_before_a_wait_is_read_again_after_it() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    let primary = bed.member_endpoint("orders", "orders-001").await;
+    let replica = bed.member_endpoint("orders", "orders-002").await;
+    // GIVEN the parameter already names the primary, and the group is modifying
+    bed.put_param("/app/orders/redis", &primary, ParameterType::String)
+        .await;
+    bed.emu.set_status("orders", "modifying").await;
+    let r = bed.reconciler(config(&[("orders", "/app/orders/redis")]));
+    bed.emu.clear_operations().await;
+    // WHEN, while the function waits for the group, someone writes the replica into the
+    // parameter and the group settles
+    let meanwhile = async {
+        served(&bed, "ssm:GetParameters", 1).await;
+        bed.put_param("/app/orders/redis", &replica, ParameterType::String)
+            .await;
+        bed.emu.set_status("orders", "available").await;
+    };
+    let (resp, ()) = tokio::join!(r.run("redis-reconciler/eventbridge-scheduled.json"), meanwhile);
+    // THEN the value read before the wait was not trusted: the primary is written again
+    let resp = resp.unwrap();
+    assert_eq!(result_of(&resp, "orders").action, Action::Updated);
+    assert_eq!(bed.param("/app/orders/redis").await.unwrap().0, primary);
+}
+
+#[tokio::test]
+async fn unsettled_texts_say_times_in_seconds_and_never_show_a_secure_string() {
+    let Some(bed) = bed().await else { return };
+    bed.create_group("orders").await;
+    // GIVEN a SecureString parameter, VERIFY_ROLE on, and a primary whose ROLE cannot be asked
+    // (its address refuses connections)
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    bed.emu
+        .set_member_endpoints(
+            "orders",
+            &[("orders-001", "127.0.0.1", port), ("orders-002", "127.0.0.1", port + 1)],
+        )
+        .await;
+    let secret = "127.0.0.1:1";
+    bed.put_param("/app/orders/redis", secret, ParameterType::SecureString)
+        .await;
+    let pairs = [
+        ("REDIS_TARGETS", "orders=/app/orders/redis"),
+        ("SETTLE_TIMEOUT_SECS", "1"),
+        ("VERIFY_ROLE", "true"),
+    ];
+    let r = bed.reconciler(ReconcilerConfig::from(&Env::from_pairs(&pairs)).unwrap());
+    // WHEN it runs
+    let err = r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap_err();
+    // THEN the error names the node, never an address, and says the wait in seconds
+    let HandlerError::TargetsFailed { ref results, .. } = err else {
+        panic!("wrong error: {err}")
+    };
+    let texts = [
+        err.to_string(),
+        format!("{err:?}"),
+        serde_json::to_string(results).unwrap(),
+    ];
+    for text in &texts {
+        assert!(text.contains("node orders-001"), "{text}");
+        assert!(!text.contains("127.0.0.1"), "{text}");
+        assert!(!text.contains("µs") && !text.contains("ms)"), "{text}");
+    }
+    assert!(
+        texts[0].contains("still unsettled after 1 s (SETTLE_TIMEOUT_SECS)"),
+        "{}",
+        texts[0]
+    );
 }

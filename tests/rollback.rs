@@ -555,7 +555,22 @@ async fn an_edit_made_while_the_rollback_is_in_flight_is_kept() {
     };
     let (resp, ()) = tokio::join!(rollback, pipeline);
     let resp = resp.unwrap();
-    // THEN traffic is back on blue AND blue keeps the pipeline's new address
+    // THEN the held batch, built from the read before the edit, was rejected as a whole, and a
+    // batch from a new read was accepted after the pipeline's change
+    let log = bed.emu.control("GET", "/_failover/requests", json!({})).await;
+    let changes: Vec<i64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == "ChangeResourceRecordSets")
+        .map(|r| r["status"].as_i64().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        changes,
+        [400, 200, 200],
+        "held rollback, pipeline, rollback from a new read"
+    );
+    // AND traffic is back on blue AND blue keeps the pipeline's new address
     assert_eq!(weights(&resp), (Some(100), Some(0)));
     let blue = bed.record("app.example.com.", "blue").await;
     assert_eq!(blue.weight(), Some(100));
@@ -665,7 +680,12 @@ async fn server_errors_and_access_denied_fail_clearly_within_bounded_time_and_ch
             .await
             .unwrap_err();
         let elapsed = started.elapsed();
-        assert!(matches!(err, HandlerError::Route53(_)), "{operation} {status}: {err}");
+        // a 500 on the change leaves it unclear whether the batch was applied, and says so
+        if (operation, status) == ("ChangeResourceRecordSets", 500) {
+            assert!(matches!(err, HandlerError::Unclear(_)), "{operation} {status}: {err}");
+        } else {
+            assert!(matches!(err, HandlerError::Route53(_)), "{operation} {status}: {err}");
+        }
         assert!(err.to_string().contains(code), "{operation} {status}: {err}");
         assert!(
             elapsed < failover_core::sdk::OPERATION_TIMEOUT + std::time::Duration::from_secs(2),
@@ -738,4 +758,100 @@ async fn an_already_rolled_back_alarm_makes_one_list_call_only() {
         .unwrap();
     assert_eq!(resp.action, Outcome::AlreadyRolledBack);
     assert_eq!(bed.emu.operations().await, ["route53:ListResourceRecordSets"]);
+}
+
+// ---- hardening (issue 18): Route 53's spellings, throttling under any name, true errors ----
+
+#[tokio::test]
+async fn a_wildcard_pair_is_found_rolled_back_and_shifted() {
+    let Some(bed) = bed().await else { return };
+    // GIVEN a weighted pair for *.shop.example.com (Route 53 lists it as \052.shop.example.com.)
+    bed.create(vec![
+        a_record("*.shop.example.com.", "blue", 75, 60, &["192.0.2.10"]),
+        a_record("*.shop.example.com.", "green", 25, 60, &["198.51.100.20"]),
+    ])
+    .await;
+    let listed = bed.records().await;
+    assert!(
+        listed.iter().any(|r| r.name() == "\\052.shop.example.com."),
+        "the emulator spells names as Route 53 does: {listed:?}"
+    );
+    let mut cfg = bed.config();
+    cfg.record_name = "*.shop.example.com.".into();
+    let r = bed.rollback(cfg);
+    // WHEN asked for status, then an alarm fires, then an operator shifts 10 %
+    let status = r.run("bluegreen-rollback/command-status.json").await.unwrap();
+    assert_eq!(weights(&status), (Some(75), Some(25)));
+    let rolled = r
+        .run("bluegreen-rollback/alarm-action-metric-alarm.json")
+        .await
+        .unwrap();
+    assert_eq!(rolled.action, Outcome::RolledBack);
+    assert_eq!(bed.record("\\052.shop.example.com.", "green").await.weight(), Some(0));
+    let shift = json!({"action": "shift", "green_percent": 10});
+    let shifted = r.handle(&shift, deadline(), Some(ACCOUNT)).await.unwrap();
+    // THEN each found the pair and changed only its weights
+    assert_eq!(shifted.action, Outcome::Shifted);
+    assert_eq!(bed.record("\\052.shop.example.com.", "blue").await.weight(), Some(90));
+    assert_eq!(bed.record("\\052.shop.example.com.", "green").await.weight(), Some(10));
+    assert_eq!(bed.records().await.len(), listed.len(), "no record added or lost");
+}
+
+#[tokio::test]
+async fn throttling_of_the_change_under_any_aws_name_is_read_again_and_planned_again() {
+    for code in [
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+    ] {
+        let Some(bed) = bed().await else { return };
+        bed.create_a_pair().await;
+        // GIVEN Route 53 throttles the change twice under this name
+        bed.emu
+            .fault(json!({"service": "route53", "operation": "ChangeResourceRecordSets", "status": 400, "code": code, "count": 2}))
+            .await;
+        // WHEN the alarm fires
+        let resp = bed
+            .rollback(bed.config())
+            .run("bluegreen-rollback/alarm-action-metric-alarm.json")
+            .await
+            .unwrap_or_else(|e| panic!("{code}: {e}"));
+        // THEN the pair was read again before each attempt, and traffic is back on blue
+        assert_eq!(resp.action, Outcome::RolledBack, "{code}");
+        let ops = bed.emu.operations().await;
+        let reads = ops.iter().filter(|o| *o == "route53:ListResourceRecordSets").count();
+        assert_eq!((bed.changes().await, reads), (3, 3), "{code}: {ops:?}");
+        assert_eq!(
+            bed.record("app.example.com.", "green").await.weight(),
+            Some(0),
+            "{code}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_error_after_an_unclear_answer_never_says_nothing_changed() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    // GIVEN every change gets a 500 (it may or may not have been applied) ...
+    bed.emu
+        .fault(json!({"service": "route53", "operation": "ChangeResourceRecordSets", "status": 500, "code": "InternalFailure"}))
+        .await;
+    // ... and the invocation has time for about a second of attempts
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(22);
+    let err = bed
+        .rollback(bed.config())
+        .handle(
+            &event("bluegreen-rollback/alarm-action-metric-alarm.json"),
+            deadline,
+            Some(ACCOUNT),
+        )
+        .await
+        .unwrap_err();
+    // THEN the error says the change may have landed, and never that none was applied
+    let text = err.to_string();
+    assert!(text.contains("may or may not have been applied"), "{text}");
+    assert!(!text.contains("no change was"), "{text}");
+    assert!(text.contains("{\"action\":\"status\"}"), "{text}");
 }

@@ -3,7 +3,7 @@
 //! Redis servers, a primary and its replica. (TLS and AUTH, which need a trusted certificate,
 //! are shown with the function's own process in `processes.rs`.)
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use failover_core::env::Env;
 use failover_tests::redis_server::RedisServer;
@@ -84,21 +84,35 @@ async fn the_parameter_follows_a_real_promotion_only_once_redis_confirms_it() {
     // GIVEN the initial sync published the real primary
     r.run("redis-reconciler/eventbridge-scheduled.json").await.unwrap();
     assert_eq!(d.param().await.as_deref(), Some(d.primary.endpoint().as_str()));
-    // WHEN ElastiCache already reports orders-002 as primary, but Redis has not promoted it yet
+    // WHEN ElastiCache already reports orders-002 as primary, but Redis promotes it only 1.5 s
+    // later
     d.emu.failover("orders", "orders-002").await;
+    let failover_complete = event("redis-reconciler/sns-elasticache-failover-complete.json");
+    let handled = async {
+        let resp = r.handle(&failover_complete, deadline()).await;
+        (resp, Instant::now())
+    };
     let promote_later = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
+        let before = d.param().await;
+        let promoted = Instant::now();
         d.replica.promote().await;
+        (before, promoted)
     };
-    let failover_complete = event("redis-reconciler/sns-elasticache-failover-complete.json");
-    let started = std::time::Instant::now();
-    let (resp, ()) = tokio::join!(r.handle(&failover_complete, deadline()), promote_later);
-    // THEN the reconciler waited for the real promotion, then published the new master
-    let resp = resp.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(1500),
-        "it must not publish a replica"
+    let ((resp, finished), (before, promoted)) = tokio::join!(handled, promote_later);
+    // THEN up to the promotion the parameter still held the old primary, and the handler
+    // finished only after it: it waited for Redis, then published the new master
+    assert_eq!(
+        before.as_deref(),
+        Some(d.primary.endpoint().as_str()),
+        "the replica was published before Redis confirmed it"
     );
+    assert!(
+        finished >= promoted,
+        "the handler finished {:?} before the promotion",
+        promoted - finished
+    );
+    let resp = resp.unwrap();
     assert_eq!(resp.results[0].current.as_deref(), Some(d.replica.endpoint().as_str()));
     assert_eq!(d.param().await.as_deref(), Some(d.replica.endpoint().as_str()));
 }

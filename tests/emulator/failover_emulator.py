@@ -12,11 +12,16 @@ middleware that adds them:
   scenario from outside the AWS API:
     - fail a replication group over, set arbitrary roles (zero or two primaries),
       set the group status ("modifying"), point endpoints at real local Redis servers;
-    - inject faults (error responses and/or delays) into any AWS operation;
+    - inject faults (error responses and/or delays) into any AWS operation, optionally only
+      into requests whose body holds a given text (``body_contains``: one SSM parameter name);
     - read the log of AWS requests the emulator has served.
 * ``POST /moto-api/reset`` (moto's own reset) also clears faults and the request log.
 * Route 53 ``ChangeResourceRecordSets`` with Route 53's semantics (moto 5.2.5 has none of
   them): see "Route 53 change batches" below.
+* Route 53 record names spelled as Route 53 spells them: a name is stored and listed with every
+  character other than letters, digits, '-', '_' and '.' as a backslash and three octal digits
+  (``*.shop.example.com`` is listed as ``\\052.shop.example.com.``; moto stores what it was sent), and
+  either spelling names the same record in a change batch and in ``StartRecordName``.
 * Route 53 answers an accepted ``ChangeResourceRecordSets`` with status ``PENDING``, as AWS
   does (moto says ``INSYNC``); ``GetChange`` then reports ``INSYNC``.
 * SSM ``PutParameter`` without ``Type`` for a parameter that does not exist is refused with
@@ -36,7 +41,8 @@ Route 53 API reference documents:
   live records (each valid change is applied to the copy, so ``DELETE x`` then ``CREATE x``
   with new values is valid: the conditional update "delete exactly what I read, create the
   new version"). If any change is invalid the batch fails and nothing is written.
-* DELETE must match the live record exactly: name (case-insensitive, trailing dot optional),
+* DELETE must match the live record exactly: name (case-insensitive, trailing dot optional, '*'
+  and '\\052' alike: names compare in Route 53's spelling, ``route53_name``),
   type, set identifier, TTL, values (as a sorted list) or alias target (zone id, DNS name
   case-insensitive without trailing dot, EvaluateTargetHealth), weight, health check id,
   Region, Failover, GeoLocation, MultiValueAnswer. It removes only that one record (moto
@@ -87,6 +93,7 @@ import logging
 import os
 import re
 import signal
+import string
 import sys
 import threading
 import time
@@ -426,9 +433,39 @@ def endpoint(value, what):
 ROUTE53_CHANGE_LOCK = threading.Lock()
 
 
+# Route 53 spells every character of a name other than letters, digits, '-', '_' and '.' as a
+# backslash and three octal digits ('*' is '\052'): it stores and lists names that way and takes
+# either spelling in a request. moto stores what it was sent.
+ROUTE53_PLAIN_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
+ROUTE53_ESCAPE = re.compile(r"\\(?:([0-3][0-7]{2})|(.))", re.S)
+
+
+def route53_name_bytes(name):
+    """The bytes a Route 53 name stands for: '\\052', '\\*' and '*' are all b'*'; the rest as UTF-8."""
+    name = name or ""
+    spelled = bytearray()
+    position = 0
+    for escape in ROUTE53_ESCAPE.finditer(name):
+        spelled += name[position : escape.start()].encode("utf-8")
+        if escape.group(1):
+            spelled.append(int(escape.group(1), 8))
+        else:
+            spelled += escape.group(2).encode("utf-8")
+        position = escape.end()
+    spelled += name[position:].encode("utf-8")
+    return bytes(spelled)
+
+
+def route53_name(name):
+    """A name spelled as Route 53 stores and lists it: '*.shop.example.com.' -> '\\052.shop.example.com.'."""
+    return "".join(
+        chr(byte) if chr(byte) in ROUTE53_PLAIN_CHARACTERS else f"\\{byte:03o}" for byte in route53_name_bytes(name)
+    )
+
+
 def dns_name(name):
-    """A DNS name in comparable form: lower case, no trailing dot."""
-    return (name or "").rstrip(".").lower()
+    """A DNS name in comparable form: Route 53's spelling (route53_name), lower case, no trailing dot."""
+    return route53_name(name).rstrip(".").lower()
 
 
 def record_key(name, record_type, set_identifier):
@@ -540,6 +577,7 @@ def change_resource_record_sets(backend, zone_id, change_list):
             action = change["Action"]
             record_set = copy.deepcopy(change["ResourceRecordSet"])
             journal.append(copy.deepcopy(change))
+            record_set["Name"] = route53_name(record_set["Name"])  # stored as Route 53 spells it
             if not record_set["Name"].endswith("."):
                 record_set["Name"] += "."
             key = record_key(record_set["Name"], record_set.get("Type"), record_set.get("SetIdentifier"))
@@ -581,11 +619,33 @@ def change_resource_record_sets(backend, zone_id, change_list):
             zone.rr_changes.append(change)
 
 
+def record_sets_from(zone, start_type, start_name):
+    """Replacement for moto's ``FakeZone.get_record_sets`` (ListResourceRecordSets): the zone's records
+    sorted as Route 53 sorts them, from (StartRecordName, StartRecordType) on.
+
+    As moto does: by name with the labels reversed, then by type; but a name is compared by the
+    characters it stands for, so '\\052' sorts as '*' (before '.' and '0', as Route 53 documents), and
+    StartRecordName may spell a character either way ('*.shop.example.com' or '\\052.shop.example.com').
+    Not modelled, as in moto: the trailing dot's part in the order, case-insensitive order.
+    """
+    from moto.route53.models import reverse_domain_name
+
+    def position(name, record_type):
+        return reverse_domain_name(route53_name_bytes(name).decode("latin-1")), record_type or ""
+
+    records = sorted(zone.rrsets, key=lambda record: position(record.name, record.type))
+    if not start_name:
+        return records
+    start = position(start_name, start_type)
+    return [record for record in records if position(record.name, record.type) >= start]
+
+
 def patch_route53():
-    """Install change_resource_record_sets into moto's Route53Backend (idempotent)."""
-    from moto.route53.models import Route53Backend
+    """Install change_resource_record_sets and record_sets_from into moto's Route 53 models (idempotent)."""
+    from moto.route53.models import FakeZone, Route53Backend
 
     Route53Backend.change_resource_record_sets = change_resource_record_sets
+    FakeZone.get_record_sets = record_sets_from
 
 
 def patch_ssm():
@@ -792,7 +852,13 @@ class FailoverEmulator:
     # ---- faults ----------------------------------------------------------
 
     def take_fault(self, service, operation, environ, body):
-        """First active fault matching this request (its count is used up by one), or None."""
+        """First active fault matching this request (its count is used up by one), or None.
+
+        ``match`` is looked for in the path and query and in the body, each as sent and
+        URL-decoded. ``body_contains`` is looked for in the body only, as sent (UTF-8 text, no
+        decoding): in an SSM request that is the JSON text, where botocore and the Rust SDK
+        (aws-smithy-json) write '/' unescaped, so ``"/app/b/redis"`` finds that parameter name.
+        """
         text = body.decode("utf-8", "replace")
         path = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
         haystacks = [path, unquote(path), text, unquote_plus(text)]
@@ -803,6 +869,8 @@ class FailoverEmulator:
                 if fault["service"] not in (service, "*") or fault["operation"] not in (operation, "*"):
                     continue
                 if fault["match"] and not any(fault["match"] in h for h in haystacks):
+                    continue
+                if fault["body_contains"] and fault["body_contains"] not in text:
                     continue
                 if fault["remaining"] is not None:
                     fault["remaining"] -= 1
@@ -817,6 +885,9 @@ class FailoverEmulator:
         count = spec.get("count")
         if count is not None and (not isinstance(count, int) or count < 1):
             raise EmulatorError(400, "BadRequest", '"count" must be a positive integer or null')
+        body_contains = spec.get("body_contains")
+        if body_contains is not None and (not isinstance(body_contains, str) or not body_contains):
+            raise EmulatorError(400, "BadRequest", '"body_contains" must be a non-empty string or null')
         code = spec.get("code")
         try:
             status = int(spec.get("status") or 400)
@@ -836,6 +907,7 @@ class FailoverEmulator:
                 "remaining": count,
                 "hits": 0,
                 "match": spec.get("match") or None,
+                "body_contains": body_contains,
             }
             self.next_fault_id += 1
             self.faults.append(fault)

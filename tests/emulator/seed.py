@@ -4,13 +4,16 @@ Default: create the cluster-mode-disabled replication groups ``orders`` and ``se
 (one primary ``<group>-001``, one replica ``<group>-002``, automatic failover on) and the hosted
 zone ``example.com.`` with the weighted pair ``app.example.com`` A, ``blue`` 100 / ``green`` 0,
 unless they already exist; then print each group's members and roles, and the zone id (also
-written to ``--zone-id-file``).
+written to ``--zone-id-file``). ``--record`` (default: ``$RECORD_NAME``, else events/local.env's)
+names the pair, any name in ``example.com.``, a wildcard too: ``--record '*.shop.example.com'``
+(Route 53, and the emulator, list it as ``\\052.shop.example.com.``).
 
     python tests/emulator/seed.py                           # create (idempotent) and print
     python tests/emulator/seed.py --state published         # ... and write each group's primary
                                                             # into its parameter (REDIS_TARGETS)
     python tests/emulator/seed.py --failover orders         # TestFailover on node group 0001
     python tests/emulator/seed.py --weights 75/25           # set blue 75 / green 25
+    python tests/emulator/seed.py --record '*.shop.example.com' --weights 75/25   # another pair
     python tests/emulator/seed.py --show /app/orders/redis  # SSM parameter values and versions
 
 Seeding always runs first (it is idempotent); then, in this order, ``--state``, ``--failover``,
@@ -21,6 +24,7 @@ http://127.0.0.1:5005. Only loopback URLs are accepted: this script never talks 
 import argparse
 import ipaddress
 import os
+import string
 import sys
 from urllib.parse import urlparse
 
@@ -38,7 +42,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError  # noqa: E4
 DEFAULT_URL = "http://127.0.0.1:5005"
 DEFAULT_GROUPS = ["orders", "sessions"]
 ZONE = "example.com."
-RECORD = "app.example.com."
 # Documentation addresses (RFC 5737): never routed.
 COLOURS = {"blue": "192.0.2.10", "green": "198.51.100.20"}
 
@@ -141,50 +144,72 @@ def publish(ec, ssm, targets):
         print(f"published {name} = {value}")
 
 
+def listed_name(name):
+    """A record name as Route 53 lists it: trailing dot, '*' and other characters outside letters,
+    digits, '-', '_' and '.' as a backslash and three octal digits ('*.shop.example.com' ->
+    '\\052.shop.example.com.'). A name already written with such escapes is left as it is."""
+    plain = set(string.ascii_letters + string.digits + "-_.\\")
+    name = "".join(c if c in plain else "".join(f"\\{b:03o}" for b in c.encode()) for c in name)
+    return name if name.endswith(".") else name + "."
+
+
 def zone_id(r53):
-    """The id of the emulator's example.com. zone, created (with blue 100 / green 0) if missing."""
+    """The id of the emulator's example.com. zone (created if missing), and whether it was created."""
     for zone in r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"]:
         if zone["Name"] == ZONE:
             return zone["Id"].split("/")[-1], False
     zone = r53.create_hosted_zone(Name=ZONE, CallerReference="failover-local-seed")["HostedZone"]
-    zid = zone["Id"].split("/")[-1]
-    set_weights(r53, zid, 100, 0, action="CREATE")
-    return zid, True
+    return zone["Id"].split("/")[-1], True
 
 
-def set_weights(r53, zid, blue, green, action="UPSERT"):
-    """Give the pair these weights (one batch)."""
+def pair_weights(r53, zid, record):
+    """{set identifier: weight} of the records named `record` (either spelling) in the zone."""
+    name = listed_name(record).lower()
+    records = r53.list_resource_record_sets(HostedZoneId=zid, StartRecordName=record)["ResourceRecordSets"]
+    return {r["SetIdentifier"]: r["Weight"] for r in records if r["Name"].lower() == name and "SetIdentifier" in r}
+
+
+def ensure_pair(r53, zid, record):
+    """Create the pair's missing records (blue 100 / green 0); whether any was created."""
+    missing = {"blue": 100, "green": 0}.keys() - pair_weights(r53, zid, record).keys()
+    if missing:
+        set_weights(r53, zid, record, {"blue": 100, "green": 0}, action="CREATE", colours=sorted(missing))
+    return bool(missing)
+
+
+def set_weights(r53, zid, record, weights, action="UPSERT", colours=("blue", "green")):
+    """Give the pair these weights {colour: weight} (one batch)."""
     changes = [
         {
             "Action": action,
             "ResourceRecordSet": {
-                "Name": RECORD,
+                "Name": record,
                 "Type": "A",
                 "SetIdentifier": colour,
-                "Weight": weight,
+                "Weight": weights[colour],
                 "TTL": 60,
                 "ResourceRecords": [{"Value": COLOURS[colour]}],
             },
         }
-        for colour, weight in (("blue", blue), ("green", green))
+        for colour in colours
     ]
     r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": changes})
 
 
-def print_pair(r53, zid):
+def print_pair(r53, zid, record):
     """The zone id and the pair's weights."""
-    records = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
-    weights = {r["SetIdentifier"]: r["Weight"] for r in records if r["Name"] == RECORD and "SetIdentifier" in r}
-    print(f"hosted zone {zid} ({ZONE})  {RECORD} A  blue {weights.get('blue')} / green {weights.get('green')}")
+    weights = pair_weights(r53, zid, record)
+    pair = f"blue {weights.get('blue')} / green {weights.get('green')}"
+    print(f"hosted zone {zid} ({ZONE})  {listed_name(record)} A  {pair}")
 
 
 def parse_weights(text):
-    """'75/25' -> (75, 25)."""
+    """'75/25' -> {"blue": 75, "green": 25}."""
     try:
         blue, green = (int(w) for w in text.split("/"))
     except ValueError:
         sys.exit(f"seed.py: --weights {text!r}: expected BLUE/GREEN, e.g. 75/25")
-    return blue, green
+    return {"blue": blue, "green": green}
 
 
 def failover(ec, group_id):
@@ -236,6 +261,12 @@ def main(argv=None):
         help="group=parameter pairs for --state published (default: $REDIS_TARGETS, else events/local.env)",
     )
     parser.add_argument("--weights", metavar="BLUE/GREEN", help="set the pair's weights, e.g. 75/25")
+    parser.add_argument(
+        "--record",
+        default=os.environ.get("RECORD_NAME") or local_env()["RECORD_NAME"],
+        help="the pair's name, in example.com., e.g. '*.shop.example.com' "
+        "(default: $RECORD_NAME, else events/local.env)",
+    )
     parser.add_argument("--zone-id-file", help="write the hosted zone id into this file")
     args = parser.parse_args(argv)
 
@@ -249,18 +280,19 @@ def main(argv=None):
         else:
             seed(ec, args.groups)
         zid, created = zone_id(r53)
+        created = ensure_pair(r53, zid, args.record) or created
         if args.zone_id_file:
             with open(args.zone_id_file, "w") as f:
                 f.write(zid + "\n")
         if created or not quiet:
-            print_pair(r53, zid)
+            print_pair(r53, zid, args.record)
         if args.state == "published":
             publish(ec, ssm, args.targets)
         if args.failover:
             failover(ec, args.failover)
         if args.weights:
-            set_weights(r53, zid, *parse_weights(args.weights))
-            print_pair(r53, zid)
+            set_weights(r53, zid, args.record, parse_weights(args.weights))
+            print_pair(r53, zid, args.record)
         if args.show:
             show(ssm, args.show)
     except EndpointConnectionError:

@@ -11,8 +11,10 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -32,7 +34,9 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failover_emulator.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+EMULATOR = os.path.join(HERE, "failover_emulator.py")
+SEED = os.path.join(HERE, "seed.py")
 NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -687,6 +691,177 @@ class SelfTest:
         check(delayed >= 0.6, f"delay fault took only {delayed:.3f}s")
         check(fast < 0.5, f"second call still slow: {fast:.3f}s")
 
+    def test_fault_body_contains_denies_one_parameter(self):
+        """body_contains: only requests whose raw body holds the text fail; other names and
+        operations pass. The error is awsJson 1.1 (__type) with HTTP 400, as SSM sends it."""
+        self.ssm.put_parameter(Name="/app/a/redis", Value="a:6379", Type="String")
+        self.ssm.put_parameter(Name="/app/b/redis", Value="b:6379", Type="String")
+        denied = (
+            "User: arn:aws:sts::123456789012:assumed-role/reconciler/s is not authorized to perform: "
+            "ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/app/b/redis"
+        )
+        fault = self.control(
+            "faults",
+            {
+                "service": "ssm",
+                "operation": "GetParameters",
+                "body_contains": "/app/b/redis",
+                "code": "AccessDeniedException",
+                "message": denied,
+            },
+        )
+        sent, raw = [], []
+        self.ssm.meta.events.register("before-send.ssm.GetParameters", lambda request, **_: sent.append(request.body))
+        self.ssm.meta.events.register(
+            "before-parse.ssm.GetParameters", lambda response_dict, **_: raw.append(response_dict)
+        )
+        try:
+            for _ in range(2):  # no count: every matching request fails
+                check_eq(
+                    self.error_code(self.ssm.get_parameters, Names=["/app/a/redis", "/app/b/redis"]),
+                    ("AccessDeniedException", 400),
+                )
+            got = self.ssm.get_parameters(Names=["/app/a/redis"])["Parameters"]
+            check_eq([p["Value"] for p in got], ["a:6379"])
+        finally:
+            self.ssm.meta.events.unregister("before-send.ssm.GetParameters")
+            self.ssm.meta.events.unregister("before-parse.ssm.GetParameters")
+        # botocore sends '/' unescaped (so does aws-smithy-json): the raw body holds the name as is
+        check(b'"/app/b/redis"' in sent[0] and b"\\/" not in sent[0], f"body: {sent[0]!r}")
+        check_eq(raw[0]["status_code"], 400)
+        check_eq(json.loads(raw[0]["body"]), {"__type": "AccessDeniedException", "message": denied})
+        # other operations are not matched by operation; GetParameter of the same name succeeds
+        check_eq(self.ssm.get_parameter(Name="/app/b/redis")["Parameter"]["Value"], "b:6379")
+        check_eq(self.ssm.get_parameter(Name="/app/a/redis")["Parameter"]["Value"], "a:6379")
+        listed = self.control("faults", method="GET")
+        check_eq([(f["id"], f["body_contains"], f["hits"]) for f in listed], [(fault["id"], "/app/b/redis", 2)])
+
+    def test_fault_body_contains_looks_at_the_body_only(self):
+        """Unlike "match" (path, query and body), body_contains never matches the path; both given: both must hold."""
+        zone = self.r53.create_hosted_zone(Name="example.com", CallerReference="body")["HostedZone"]["Id"]
+        zone = zone.split("/")[-1]
+        self.control("faults", {"service": "route53", "body_contains": zone, "code": "Throttling"})
+        self.r53.list_resource_record_sets(HostedZoneId=zone)  # GET: the zone id is in the path, not the body
+        self.ssm.put_parameter(Name="/app/a/redis", Value="a", Type="String")
+        self.control(
+            "faults", {"service": "ssm", "match": "/app/a/", "body_contains": "WithDecryption", "code": "Throttling"}
+        )
+        check_eq(self.ssm.get_parameter(Name="/app/a/redis")["Parameter"]["Value"], "a")
+        check_eq(self.error_code(self.ssm.get_parameter, Name="/app/a/redis", WithDecryption=True), ("Throttling", 400))
+        for bad in ("", 5, ["x"]):
+            self.control("faults", {"service": "ssm", "body_contains": bad, "code": "Throttling"}, expect=400)
+
+    def test_route53_wildcard_name_is_stored_and_listed_escaped(self):
+        """A '*' is stored and listed as '\\052' (other characters outside a-z, 0-9, '-', '_', '.' as
+        backslash + 3 octal digits); either spelling names the same record in a change batch."""
+        zone = self.r53.create_hosted_zone(Name="example.com", CallerReference="wild")["HostedZone"]["Id"]
+        zone = zone.split("/")[-1]
+        plain = {"Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.30"}]}
+        self.r53_change(
+            zone,
+            [
+                ("CREATE", value_record("*.shop.example.com.", "blue", 100, ttl=60, values=["192.0.2.10"])),
+                ("CREATE", value_record("*.shop.example.com", "green", 0, ttl=60, values=["192.0.2.20"])),
+                ("CREATE", dict(plain, Name="0.shop.example.com.")),
+                ("CREATE", dict(plain, Name="shop.example.com.")),
+                ("CREATE", dict(plain, Name="x+y.example.com.")),
+            ],
+        )
+        wild = "\\052.shop.example.com."
+        names = [r["Name"] for r in self.r53_records(zone) if r["Type"] == "A"]
+        # sorted as Route 53 sorts: by the name's characters ('*' before '0'), labels reversed
+        check_eq(names, ["shop.example.com.", wild, wild, "0.shop.example.com.", "x\\053y.example.com."])
+        blue = self.r53_record(zone, wild, "blue")
+        green = self.r53_record(zone, wild, "green")
+        check_eq(blue, value_record(wild, "blue", 100, ttl=60, values=["192.0.2.10"]))
+        # conditional updates: DELETE written with '*' (and other case) matches the stored '\052' record
+        star_blue = dict(blue, Name="*.shop.example.com")
+        before = self.r53_records(zone)
+        self.r53_change(
+            zone, [("DELETE", dict(blue, Name="*.SHOP.example.com")), ("CREATE", with_weight(star_blue, 40))]
+        )
+        check_eq(self.r53_record(zone, wild, "blue"), with_weight(blue, 40))
+        self.r53_change(zone, [("DELETE", green), ("CREATE", with_weight(green, 60))])  # as listed
+        check_eq(
+            self.r53_records(zone),
+            [with_weight(r, {"blue": 40, "green": 60}[r["SetIdentifier"]]) if r["Name"] == wild else r for r in before],
+        )
+        # both spellings are one name: CREATE of a live record fails, DELETE must still match exactly
+        self.check_batch_rejected(
+            zone,
+            [("CREATE", with_weight(dict(blue, Name="*.shop.example.com."), 1))],
+            "Tried to create resource record set [name='\\052.shop.example.com.', type='A', "
+            "set-identifier='blue'] but it already exists",
+        )
+        self.check_batch_rejected(
+            zone,
+            [("DELETE", with_weight(star_blue, 100))],
+            "[name='\\052.shop.example.com.', type='A', set-identifier='blue'] but the values provided do not "
+            "match the current values",
+        )
+        self.r53_change(zone, [("UPSERT", dict(with_weight(star_blue, 7), Name="\\052.shop.example.com"))])
+        check_eq(self.r53_record(zone, wild, "blue"), with_weight(blue, 7))
+        check_eq(len(self.r53_records(zone)), len(before))
+
+    def test_route53_list_from_a_wildcard_name(self):
+        """StartRecordName may be given as '*.shop.example.com' or '\\052.shop.example.com'."""
+        zone = self.r53.create_hosted_zone(Name="example.com", CallerReference="wild-list")["HostedZone"]["Id"]
+        zone = zone.split("/")[-1]
+        plain = {"Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.30"}]}
+        self.r53_change(
+            zone,
+            [
+                ("CREATE", dict(plain, Name="0.shop.example.com.")),
+                ("CREATE", value_record("*.shop.example.com", "blue", 100, ttl=60, values=["192.0.2.10"])),
+                ("CREATE", value_record("*.shop.example.com", "green", 0, ttl=60, values=["192.0.2.20"])),
+                ("CREATE", dict(plain, Name="shop.example.com.")),
+            ],
+        )
+        wild = "\\052.shop.example.com."
+        for start in ("*.shop.example.com", "*.shop.example.com.", "\\052.shop.example.com", wild):
+            page = self.r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=start, MaxItems="2")
+            got = [(r["Name"], r.get("SetIdentifier")) for r in page["ResourceRecordSets"]]
+            check_eq(got, [(wild, "blue"), (wild, "green")])
+            check_eq((page["IsTruncated"], page["NextRecordName"]), (True, "0.shop.example.com."))
+            page = self.r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=start, StartRecordType="A")
+            check_eq(page["ResourceRecordSets"][0]["Name"], wild)
+
+    def test_seed_pair_under_a_wildcard_name(self):
+        """seed.py --record (or $RECORD_NAME) seeds and sets the weighted pair under any name, '*' included."""
+
+        def seed(*args, record_env=None):
+            env = dict(os.environ)
+            env.pop("RECORD_NAME", None)
+            if record_env:
+                env["RECORD_NAME"] = record_env
+            done = subprocess.run(
+                [sys.executable, SEED, "--endpoint-url", self.url, *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            check(done.returncode == 0, f"seed.py {args} exited {done.returncode}: {done.stdout}{done.stderr}")
+            return done.stdout
+
+        def weights():
+            zone = self.r53.list_hosted_zones_by_name(DNSName="example.com.")["HostedZones"][0]["Id"]
+            return {
+                (r["Name"], r["SetIdentifier"]): r["Weight"] for r in self.r53_records(zone) if "SetIdentifier" in r
+            }
+
+        wild = "\\052.shop.example.com."
+        out = seed("--record", "*.shop.example.com", "--weights", "75/25")
+        check(f"{wild} A  blue 75 / green 25" in out, out)
+        check_eq(weights(), {(wild, "blue"): 75, (wild, "green"): 25})
+        seed()  # the default record (events/local.env's RECORD_NAME): its pair is created next to the other
+        app = "app.example.com."
+        check_eq(weights(), {(wild, "blue"): 75, (wild, "green"): 25, (app, "blue"): 100, (app, "green"): 0})
+        out = seed("--weights", "10/90", record_env="*.shop.example.com")
+        check(f"{wild} A  blue 10 / green 90" in out, out)
+        check_eq(weights()[(wild, "green")], 90)
+        check_eq(weights()[(app, "green")], 0)
+
     # ---- request log and reset -------------------------------------------
 
     def test_request_log(self):
@@ -730,6 +905,255 @@ class SelfTest:
         self.control("faults", {"operation": "GetParameter"}, expect=400)
         status, _ = self.http("POST", "/_failover/faults", None)
         check_eq(status, 400)
+
+
+# ---- tests/local_loop.py and .ci/run: a failure can never end green -----------------------------
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+LOCAL_LOOP = os.path.join(REPO, "tests", "local_loop.py")
+CI_RUN = os.path.join(REPO, ".ci", "run")
+CI_COUNT = os.path.join(REPO, ".ci", "count.py")
+
+# Runs tests/local_loop.py's main() with some module globals replaced (ports, timeouts) and README.md /
+# events/README.md replaced by the given texts; prints what main() prints and exits as it exits.
+LOCAL_LOOP_DRIVER = """
+import json, os, sys
+config = json.loads(sys.argv[1])
+sys.path.insert(0, os.path.dirname(config["script"]))
+import local_loop
+for name, value in config["globals"].items():
+    setattr(local_loop, name, value)
+real_read = local_loop.read
+local_loop.read = lambda relative: config["files"].get(relative) or real_read(relative)
+local_loop.main()
+"""
+
+# A stand-in for a server line of README.md: listens on the port given as first argument (never answers).
+LISTENER = "exec python3 -c 'import socket, sys, time; s = socket.socket(); "
+LISTENER += 's.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(120)\''
+
+
+def free_ports(count):
+    """Ports nothing listens on (bound to 0, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run_local_loop(emulator_line, watch_line, env=None, taken=False):
+    """local_loop.main() over a README whose block is two '(keeps running)' terminals; with `taken`,
+    something listens on the emulator's port already."""
+    emulator_port, lambda_port = free_ports(2)
+    readme = (
+        "## Run the functions locally\n\n```sh\n"
+        f"# terminal 1 (keeps running): the emulator\n{emulator_line.format(port=emulator_port)}\n\n"
+        f"# terminal 2 (keeps running): the functions\ntrue\n{watch_line.format(port=lambda_port)}\n```\n"
+    )
+    config = {
+        "script": LOCAL_LOOP,
+        "globals": {"EMULATOR_PORT": emulator_port, "LAMBDA_PORT": lambda_port, "WATCH_START_TIMEOUT": 3},
+        "files": {"README.md": readme, os.path.join("events", "README.md"): "# Sample Lambda events\n"},
+    }
+    with socket.socket() as listener:
+        if taken:
+            listener.bind(("127.0.0.1", emulator_port))
+            listener.listen()
+        done = subprocess.run(
+            [sys.executable, "-c", LOCAL_LOOP_DRIVER, json.dumps(config)],
+            env=dict(os.environ, **(env or {})),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    return done.returncode, done.stdout + done.stderr, emulator_port, lambda_port
+
+
+def quoted(output):
+    """Output for a failure message, each line after '| ' (so .ci/count.py does not count its PASS/FAIL lines)."""
+    return "\n".join("| " + line for line in output.splitlines())
+
+
+def check_failed_run(code, output, *fragments):
+    """A run that failed: exit status not 0, a FAIL line for each fragment, and a summary counting them all."""
+    fails = [line for line in output.splitlines() if line.startswith("  FAIL ")]
+    check(code != 0, f"exit status 0 after a failure:\n{quoted(output)}")
+    for fragment in fragments:
+        check(any(fragment in line for line in fails), f"no FAIL line with {fragment!r}:\n{quoted(output)}")
+    check(
+        f"local loop: {len(fails)} check(s) failed" in output,
+        f"the summary does not count {len(fails)}:\n{quoted(output)}",
+    )
+
+
+def check_local_loop_exit_codes():
+    """tests/local_loop.py exits non-zero, with a FAIL line counted in its summary, on every early stop:
+    a port taken, the emulator or `make watch` never listening, `make seed-emulator` failing."""
+    # a port is taken (here by a listener of this test)
+    code, output, emulator_port, _ = run_local_loop("make emulator", "sleep 1", taken=True)
+    check_failed_run(code, output, f"127.0.0.1:{emulator_port} is taken")
+
+    # the emulator never listens: its command exits at once
+    code, output, emulator_port, _ = run_local_loop("echo the emulator stops; exit 1", "sleep 1")
+    check_failed_run(code, output, f"listening on 127.0.0.1:{emulator_port}")
+
+    # `make watch` never listens (WATCH_START_TIMEOUT is 3 s here)
+    code, output, emulator_port, lambda_port = run_local_loop(LISTENER + " {port} emulator", "sleep 60")
+    check_failed_run(code, output, f"sleep 60: listening on 127.0.0.1:{lambda_port}")
+    check(f"  PASS {LISTENER} {emulator_port} emulator: listening" in output, quoted(output))
+
+    # `make seed-emulator` fails (nothing listens at EMULATOR_URL): the loop stops there, red
+    (closed,) = free_ports(1)
+    code, output, _, _ = run_local_loop(
+        LISTENER + " {port} emulator", LISTENER + " {port}", env={"EMULATOR_URL": f"http://127.0.0.1:{closed}"}
+    )
+    check_failed_run(code, output, "make seed-emulator WEIGHTS=100/0: exit")
+
+
+# Sample output, as the steps print it.
+CARGO_OK = """\
+     Running unittests src/lib.rs (target/debug/deps/failover_core-0123)
+
+running 3 tests
+test a ... ok
+test b ... ok
+test c ... ok
+
+test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+
+   Doc-tests failover_core
+
+running 0 tests
+
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+"""
+CARGO_ONE_FAILED = """\
+     Running tests/rollback.rs (target/debug/deps/rollback-0123)
+
+running 3 tests
+test x ... ok
+test y ... FAILED
+test z ... ok
+
+failures:
+
+---- y stdout ----
+FAIL this line is the test's own output, not a check
+thread 'y' panicked at tests/rollback.rs:10:5
+
+failures:
+    y
+
+test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s
+
+error: test failed, to rerun pass `-p failover-tests --test rollback`
+"""
+CARGO_CRASHED = """\
+     Running tests/fleet.rs (target/debug/deps/fleet-0123)
+
+running 1 test
+error: test failed, to rerun pass `-p failover-tests --test fleet`
+
+Caused by:
+  process didn't exit successfully: `target/debug/deps/fleet-0123` (signal: 6, SIGABRT: process abort signal)
+"""
+SELFTEST_OUT = "emulator ready at http://127.0.0.1:1 after 0.5s\nPASS test_a\nPASS test_b\nOK\n"
+LOOP_OUT = "== README.md\n  PASS make emulator: listening on 127.0.0.1:5005 after 1.0 s\n"
+LOOP_FAILED = LOOP_OUT + "  FAIL make watch: listening on 127.0.0.1:9000 after 900.0 s\nlocal loop: 1 check(s) failed\n"
+DRILL_OUT = "\n== checks\n  PASS  parameter moved\n  PASS  app recovered\n\nDRILL PASSED\n"
+
+
+def count(*logs, failed_step=None):
+    """.ci/count.py over these log texts: (exit status, output)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, text in enumerate(logs):
+            paths.append(os.path.join(tmp, f"{i}.log"))
+            with open(paths[-1], "w") as f:
+                f.write(text)
+        args = ["--failed-step", failed_step] if failed_step else []
+        done = subprocess.run([sys.executable, CI_COUNT, *args, *paths], capture_output=True, text=True, timeout=30)
+    return done.returncode, done.stdout.strip()
+
+
+def check_ci_counting():
+    """.ci/count.py: every PASS and FAIL line of every log, cargo's counts, a failed step; non-zero if any failed."""
+    test_log = CARGO_OK + SELFTEST_OUT + LOOP_OUT
+    check_eq(count(test_log, DRILL_OUT), (0, "ci: 8 passed, 0 failed"))
+    check_eq(count(CARGO_OK + SELFTEST_OUT + LOOP_FAILED, DRILL_OUT), (1, "ci: 8 passed, 1 failed"))
+    check_eq(count(test_log + "FAIL test_c\nTraceback ...\n1 FAILED\n", DRILL_OUT), (1, "ci: 8 passed, 1 failed"))
+    check_eq(count(test_log, DRILL_OUT.replace("  PASS  app", "  FAIL  app")), (1, "ci: 7 passed, 1 failed"))
+    # a failed test counted once (its FAILED line and its test result); its own output's FAIL line not at all
+    check_eq(count(CARGO_OK + CARGO_ONE_FAILED), (1, "ci: 5 passed, 1 failed"))
+    check_eq(count("test y ... FAILED\n"), (1, "ci: 0 passed, 1 failed"))  # no test result line
+    check_eq(count(CARGO_OK + CARGO_CRASHED), (1, "ci: 3 passed, 1 failed"))  # a test binary died
+    check_eq(count("\x1b[32m  PASS x\x1b[0m\n\x1b[31mFAIL y\x1b[0m\n"), (1, "ci: 1 passed, 1 failed"))
+    # a step that exited non-zero is a failure even when no line says so; nothing passed is no pass
+    check_eq(count(test_log, failed_step="make demo exited 2"), (1, "ci: 6 passed, 1 failed (make demo exited 2)"))
+    check_eq(
+        count(CARGO_ONE_FAILED, failed_step="make test exited 2"), (1, "ci: 2 passed, 1 failed (make test exited 2)")
+    )
+    check_eq(count("error: could not compile `x`\n"), (1, "ci: 0 passed, 0 failed (nothing passed)"))
+
+
+def run_ci(test_out, test_code, demo_out, demo_code):
+    """.ci/run with stand-ins for cargo, rustc, rustup, apt-get and make on PATH (nothing is built)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bin_dir = os.path.join(tmp, "bin")
+        os.mkdir(bin_dir)
+        for target, text in (("test", test_out), ("demo", demo_out)):
+            with open(os.path.join(tmp, f"{target}.out"), "w") as f:
+                f.write(text)
+        fakes = {
+            "cargo": "echo cargo 0.0.0-stand-in",
+            "rustc": "echo rustc 0.0.0-stand-in",
+            "rustup": "echo rustup must not run; exit 1",
+            "apt-get": "echo apt-get must not run; exit 1",
+            "make": (
+                f'echo "$1" >> {tmp}/made\n'
+                f'case "$1" in test) cat {tmp}/test.out; exit {test_code};; '
+                f"demo) cat {tmp}/demo.out; exit {demo_code};; *) exit 99;; esac"
+            ),
+        }
+        for name, body in fakes.items():
+            path = os.path.join(bin_dir, name)
+            with open(path, "w") as f:
+                f.write(f"#!/bin/sh\n{body}\n")
+            os.chmod(path, 0o755)
+        env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+        done = subprocess.run(["bash", CI_RUN], env=env, capture_output=True, text=True, timeout=60)
+        made = []
+        if os.path.exists(os.path.join(tmp, "made")):
+            with open(os.path.join(tmp, "made")) as f:
+                made = f.read().split()
+    lines = done.stdout.strip().splitlines()
+    closing = next((line for line in reversed(lines) if line.startswith("ci: ")), None)
+    return done.returncode, closing, made, done.stdout + done.stderr
+
+
+def check_ci_run_exit_codes():
+    """.ci/run: red whenever a step failed or any FAIL line was printed, with its closing line still printed."""
+    test_log = CARGO_OK + SELFTEST_OUT + LOOP_OUT
+    code, closing, made, out = run_ci(test_log, 0, DRILL_OUT, 0)
+    check_eq((code, closing, made), (0, "ci: 8 passed, 0 failed", ["test", "demo"]))
+    # issue 18, item 16: the local loop printed FAIL and exited 0 -> CI said "0 failed" and passed
+    code, closing, made, out = run_ci(CARGO_OK + SELFTEST_OUT + LOOP_FAILED, 0, DRILL_OUT, 0)
+    check((code, closing) == (1, "ci: 8 passed, 1 failed"), f"exit {code}, closing line {closing!r}:\n{quoted(out)}")
+    # make test fails: the run stops there (no demo), red, and still says what it counted
+    code, closing, made, out = run_ci(CARGO_OK + CARGO_ONE_FAILED, 2, DRILL_OUT, 0)
+    check(
+        (code != 0, closing, made) == (True, "ci: 5 passed, 1 failed (make test exited 2)", ["test"]),
+        f"exit {code}, closing line {closing!r}, made {made}:\n{quoted(out)}",
+    )
+    # the drill fails before any check line
+    code, closing, made, out = run_ci(test_log, 0, "DRILL FAILED: no emulator\n", 1)
+    check(
+        (code != 0, closing) == (True, "ci: 6 passed, 1 failed (make demo exited 1)"),
+        f"exit {code}, closing line {closing!r}:\n{quoted(out)}",
+    )
 
 
 HEALTH_CHECK_ID = "0b4c9d2e-1f3a-4b5c-8d7e-9f0a1b2c3d4e"
@@ -873,6 +1297,9 @@ def main():
     for name, extra_check in (
         ("sigterm", check_signal_exit),
         ("route53-batches-serialized", check_route53_batches_serialized),
+        ("local-loop-exit-codes", check_local_loop_exit_codes),
+        ("ci-counting", check_ci_counting),
+        ("ci-run-exit-codes", check_ci_run_exit_codes),
     ):
         try:
             extra_check()

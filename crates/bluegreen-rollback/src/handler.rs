@@ -13,6 +13,7 @@
 
 use failover_core::deadline::{self, Step};
 use failover_core::sdk;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -74,23 +75,39 @@ pub enum HandlerError {
     /// A Route 53 call failed after retries.
     #[error(transparent)]
     Route53(#[from] CallError),
-    /// The next step would not fit before the Lambda deadline; nothing was changed.
-    #[error(
-        "{0}; no change was submitted: check the weights with {{\"action\":\"status\"}} and raise the function timeout"
-    )]
-    NotEnoughTime(OutOfTime),
+    /// A Route 53 call failed after an attempt of this invocation that got no clear answer.
+    #[error("{0}; {MAYBE_APPLIED}")]
+    Unclear(CallError),
+    /// The next step would not fit before the Lambda deadline.
+    #[error("{source}; {}: check the weights with {{\"action\":\"status\"}} and raise the function timeout", if *.maybe_applied { MAYBE_APPLIED } else { "no change was submitted" })]
+    NotEnoughTime {
+        /// The step that did not fit.
+        source: OutOfTime,
+        /// Whether an earlier attempt of this invocation may have applied the change.
+        maybe_applied: bool,
+    },
     /// The records kept changing, or Route 53 stayed busy, until the time ran out.
-    #[error("gave up after {looks} attempts: {last}; no change was applied: check the weights with {{\"action\":\"status\"}}")]
+    #[error("gave up after {looks} attempts: {last}; {}: check the weights with {{\"action\":\"status\"}}", if *.maybe_applied { MAYBE_APPLIED } else { "no change was applied" })]
     GaveUp {
         /// The last reason to try again.
         last: String,
         /// How many times the pair was read.
         looks: u32,
+        /// Whether an earlier attempt of this invocation may have applied the change.
+        maybe_applied: bool,
     },
     /// The invocation deadline arrived while a step was in flight, before any change was accepted.
-    #[error("ran out of time before the Lambda deadline; check the weights with {{\"action\":\"status\"}} and raise the function timeout")]
-    OutOfTime,
+    #[error("ran out of time before the Lambda deadline{}; check the weights with {{\"action\":\"status\"}} and raise the function timeout", if *.maybe_applied { format!(": {MAYBE_APPLIED}") } else { String::new() })]
+    OutOfTime {
+        /// Whether a change was in flight, or an earlier attempt got no clear answer.
+        maybe_applied: bool,
+    },
 }
+
+/// What an error says when a change batch of this invocation got no clear answer: it may have
+/// been applied, and only a new read tells.
+const MAYBE_APPLIED: &str =
+    "a change this invocation submitted got no clear answer and may or may not have been applied";
 
 // lambda_runtime logs a failed invocation's error with `{:?}`: that line shows the text an
 // operator reads. The SDK's whole error chain is logged at debug level where the call failed.
@@ -106,8 +123,8 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::BadEvent(_) => "BadEvent",
             HandlerError::MissingRecord { .. } => "MissingRecord",
             HandlerError::NotWeighted { .. } => "NotWeighted",
-            HandlerError::Route53(_) => "Route53Error",
-            HandlerError::NotEnoughTime(_) | HandlerError::OutOfTime => "OutOfTime",
+            HandlerError::Route53(_) | HandlerError::Unclear(_) => "Route53Error",
+            HandlerError::NotEnoughTime { .. } | HandlerError::OutOfTime { .. } => "OutOfTime",
             HandlerError::GaveUp { .. } => "GaveUp",
         };
         Diagnostic {
@@ -197,8 +214,11 @@ impl Rollback {
         // A change Route 53 accepted is done whatever happens after it; keep its answer so the
         // deadline cannot turn it into a failure.
         let accepted: Mutex<Option<Response>> = Mutex::new(None);
+        // Whether a submitted batch may have been applied without an answer that says so (one in
+        // flight, or one that got no clear answer): an error must not then say nothing changed.
+        let maybe_applied = AtomicBool::new(false);
         // Boxed: the nested futures of the retry loop are too deep a type for the compiler otherwise.
-        let act = Box::pin(self.act(&wanted, budget, &accepted));
+        let act = Box::pin(self.act(&wanted, budget, &accepted, &maybe_applied));
         match tokio::time::timeout_at(budget.stop(), act).await {
             Ok(result) => result,
             Err(_) => match accepted.lock().unwrap_or_else(PoisonError::into_inner).take() {
@@ -210,7 +230,9 @@ impl Rollback {
                     done.sync = Some(Sync::Unknown);
                     Ok(done)
                 }
-                None => Err(HandlerError::OutOfTime),
+                None => Err(HandlerError::OutOfTime {
+                    maybe_applied: maybe_applied.load(Ordering::SeqCst),
+                }),
             },
         }
     }
@@ -222,6 +244,7 @@ impl Rollback {
         wanted: &Intent,
         budget: Budget,
         accepted: &Mutex<Option<Response>>,
+        maybe_applied: &AtomicBool,
     ) -> Result<Response, HandlerError> {
         let cfg = &self.cfg;
         let until = budget.last_start_of(&[READ_PAIR, CHANGE]);
@@ -232,8 +255,12 @@ impl Rollback {
         // SDK's own retries, since each is followed by a read that tells.
         let mut unsure = 0;
         let outcome = retry::until(until, "the weighted records to be changed", async |_| {
+            let not_enough_time = |source| HandlerError::NotEnoughTime {
+                source,
+                maybe_applied: unsure > 0,
+            };
             if let Err(e) = budget.allows(&READ_PAIR) {
-                return Look::Done(Err(HandlerError::NotEnoughTime(e)));
+                return Look::Done(Err(not_enough_time(e)));
             }
             let pair = match self.read().await {
                 Ok(pair) => pair,
@@ -256,13 +283,18 @@ impl Rollback {
                 return Look::Done(Ok((response, before, p)));
             };
             if let Err(e) = budget.allows(&CHANGE) {
-                return Look::Done(Err(HandlerError::NotEnoughTime(e)));
+                return Look::Done(Err(not_enough_time(e)));
             }
-            match self
+            maybe_applied.store(true, Ordering::SeqCst);
+            let submitted = self
                 .route53
                 .change_pair(&cfg.hosted_zone_id, (blue, green), target, &p.comment)
-                .await
-            {
+                .await;
+            // A definite refusal applied nothing; only an unclear answer (now or before) may have.
+            let unclear = matches!(submitted, Err(ChangeError::Unsure(_)));
+            maybe_applied.store(unclear || unsure > 0, Ordering::SeqCst);
+            let failed = |e| if unsure > 0 { HandlerError::Unclear(e) } else { HandlerError::Route53(e) };
+            match submitted {
                 Ok(submitted) => {
                     let mut response = Response::planned(&p);
                     response.accepted_at = Some(SystemTime::now());
@@ -273,9 +305,7 @@ impl Rollback {
                     *accepted.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.clone());
                     Look::Done(Ok((response, before, p)))
                 }
-                Err(ChangeError::Conflict(e)) if rejected.as_ref() == Some(&pair) => {
-                    Look::Done(Err(HandlerError::Route53(e)))
-                }
+                Err(ChangeError::Conflict(e)) if rejected.as_ref() == Some(&pair) => Look::Done(Err(failed(e))),
                 Err(ChangeError::Conflict(e)) => {
                     rejected = Some(pair);
                     Look::NotYet(format!(
@@ -287,11 +317,11 @@ impl Rollback {
                 Err(ChangeError::Unsure(e)) => {
                     unsure += 1;
                     if unsure >= sdk::MAX_ATTEMPTS {
-                        return Look::Done(Err(HandlerError::Route53(e)));
+                        return Look::Done(Err(HandlerError::Unclear(e)));
                     }
                     Look::NotYet(format!("the change may or may not have been applied ({}); reading again", e.detail))
                 }
-                Err(ChangeError::Failed(e)) => Look::Done(Err(HandlerError::Route53(e))),
+                Err(ChangeError::Failed(e)) => Look::Done(Err(failed(e))),
             }
         })
         .await;
@@ -301,6 +331,7 @@ impl Rollback {
                 return Err(HandlerError::GaveUp {
                     last: gave_up.last,
                     looks: gave_up.looks,
+                    maybe_applied: maybe_applied.load(Ordering::SeqCst),
                 })
             }
         };

@@ -72,10 +72,50 @@ pub struct Route53 {
     client: Client,
 }
 
+/// Whether a name as Route 53 lists it (`\052.shop.example.com.`) is `wanted` as configured
+/// (`*.shop.example.com.`): the same name in any letter case, with or without the final dot.
 fn same_name(listed: &str, wanted: &str) -> bool {
-    listed
+    unescaped(listed)
         .trim_end_matches('.')
         .eq_ignore_ascii_case(wanted.trim_end_matches('.'))
+}
+
+/// `name` as Route 53 spells it in a listing: every character other than a letter, a digit,
+/// `-`, `_` and `.` as `\` and its three octal digits (`*` is `\052`).
+pub fn escaped(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\{b:03o}"));
+        }
+    }
+    out
+}
+
+/// A name as listed by Route 53, its `\ooo` escapes turned back into the characters they stand
+/// for (`\052` is `*`). A backslash not followed by three octal digits is kept as it is.
+pub fn unescaped(listed: &str) -> String {
+    let bytes = listed.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) if d[0] <= b'3' => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Route53 {
@@ -94,7 +134,8 @@ impl Route53 {
     pub async fn read_pair(&self, spec: &PairSpec<'_>) -> Result<Pair, CallError> {
         let resource = || format!("{} {} in zone {}", spec.name, spec.record_type, spec.zone);
         let mut pair = Pair::default();
-        let mut cursor: (String, String, Option<String>) = (spec.name.to_owned(), spec.record_type.to_owned(), None);
+        // The listing starts at the name as Route 53 stores and sorts it (`*` as `\052`).
+        let mut cursor: (String, String, Option<String>) = (escaped(spec.name), spec.record_type.to_owned(), None);
         let mut seen = HashSet::from([cursor.clone()]);
         loop {
             let out = self
@@ -169,14 +210,12 @@ impl Route53 {
                 })
             }
             Err(e) => {
-                let (conflict, busy) = match e.as_service_error() {
-                    Some(se) => (
-                        se.is_invalid_change_batch(),
-                        se.is_prior_request_not_complete() || se.meta().code() == Some("Throttling"),
-                    ),
-                    None => (false, false),
-                };
+                let (conflict, prior) = e.as_service_error().map_or((false, false), |se| {
+                    (se.is_invalid_change_batch(), se.is_prior_request_not_complete())
+                });
                 let e = CallError::new("change weighted records in zone", zone, e);
+                // PriorRequestNotComplete and every spelling of throttling (the SDK's own list).
+                let busy = prior || e.is_throttling();
                 Err(if conflict {
                     ChangeError::Conflict(e)
                 } else if busy {
@@ -239,7 +278,8 @@ pub enum ChangeError {
     /// read (or the batch is invalid in itself).
     #[error(transparent)]
     Conflict(CallError),
-    /// `PriorRequestNotComplete` or throttling: Route 53 is busy; try again shortly.
+    /// `PriorRequestNotComplete` or throttling under any of its names: Route 53 is busy; read
+    /// again and try again shortly.
     #[error(transparent)]
     Busy(CallError),
     /// A server error, a timeout or a dropped connection after the batch was sent: it may or
@@ -452,6 +492,24 @@ mod tests {
         assert!(matches!(err, ChangeError::Busy(_)), "{err}");
         // no retry inside the adapter: one call each
         assert_eq!((conflict.num_calls(), busy.num_calls()), (1, 1));
+        // throttling under each of AWS's names is "busy" too
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+        ] {
+            let throttled = mock!(Client::change_resource_record_sets)
+                .sequence()
+                .http_status(400, Some(format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded</Message></Error></ErrorResponse>")))
+                .build();
+            let err = client(&[&throttled])
+                .change_pair("Z1", pair, W100_0, "c")
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ChangeError::Busy(_)), "{code}: {err}");
+            assert_eq!(throttled.num_calls(), 1, "{code}");
+        }
         let denied = mock!(Client::change_resource_record_sets)
             .sequence()
             .http_status(403, Some(r#"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error></ErrorResponse>"#.into()))
@@ -464,6 +522,48 @@ mod tests {
             matches!(err, ChangeError::Failed(ref e) if e.code.as_deref() == Some("AccessDenied")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn names_are_compared_in_route53s_spelling() {
+        assert_eq!(escaped("*.shop.example.com."), "\\052.shop.example.com.");
+        assert_eq!(escaped("a+b_c-d.example.com."), "a\\053b_c-d.example.com.");
+        assert_eq!(unescaped("\\052.shop.example.com."), "*.shop.example.com.");
+        assert_eq!(unescaped("a\\053b.example.com."), "a+b.example.com.");
+        // a backslash that starts no escape is kept
+        assert_eq!(unescaped("a\\x.b\\"), "a\\x.b\\");
+        for name in ["*.shop.example.com.", "app.example.com.", "x+y.example.com.", "*"] {
+            assert_eq!(unescaped(&escaped(name)), name);
+        }
+        assert!(same_name("\\052.Shop.example.com.", "*.shop.example.com."));
+        assert!(same_name("\\052.shop.example.com.", "*.shop.example.com"));
+        assert!(!same_name("\\052.shop.example.com.", "x.shop.example.com."));
+        assert!(!same_name("app.example.com.", "*.example.com."));
+    }
+
+    #[tokio::test]
+    async fn a_wildcard_pair_is_listed_from_its_escaped_name_and_found() {
+        let listing = mock!(Client::list_resource_record_sets)
+            .match_requests(|r| r.start_record_name() == Some("\\052.shop.example.com."))
+            .then_output(|| {
+                ListResourceRecordSetsOutput::builder()
+                    .resource_record_sets(record("\\052.shop.example.com.", "blue", 100))
+                    .resource_record_sets(record("\\052.shop.example.com.", "green", 0))
+                    .is_truncated(false)
+                    .max_items(100)
+                    .build()
+                    .unwrap()
+            });
+        let spec = PairSpec {
+            zone: "Z1",
+            name: "*.shop.example.com.",
+            record_type: "A",
+            blue: "blue",
+            green: "green",
+        };
+        let pair = client(&[&listing]).read_pair(&spec).await.unwrap();
+        assert_eq!(pair.blue.map(|r| r.weight()), Some(Some(100)));
+        assert_eq!(pair.green.map(|r| r.weight()), Some(Some(0)));
     }
 
     #[tokio::test]

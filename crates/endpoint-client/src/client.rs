@@ -32,7 +32,7 @@ use crate::endpoint::{classify, Endpoint, ErrorClass};
 use crate::error::ClientError;
 use crate::refresh::{random, ReadOutcome, ReadResult, RefreshState};
 
-/// Shown instead of a SecureString parameter's value.
+/// Shown instead of a SecureString parameter's value: in errors, logs and the client's `Debug` form.
 const HIDDEN: &str = "(SecureString: value not shown)";
 
 /// Counters of what the client did, for metrics and tests.
@@ -74,6 +74,9 @@ struct Inner {
     next_generation: AtomicU64,
     parameter_reads: AtomicU64,
     endpoint_changes: AtomicU64,
+    /// Set once a read found the parameter to be a `SecureString`, before its value is cached;
+    /// from then on this client never shows an endpoint in full (see [`Inner::shown`]).
+    secure: AtomicBool,
 }
 
 /// The connection in use and the endpoint it goes to.
@@ -100,9 +103,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl std::fmt::Debug for EndpointClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let endpoint = lock(&self.inner.refresh).endpoint().map(|e| self.inner.shown(e));
         f.debug_struct("EndpointClient")
             .field("cfg", &self.inner.cfg)
-            .field("endpoint", &self.cached_endpoint())
+            .field("endpoint", &endpoint)
             .field("stats", &self.stats())
             .finish()
     }
@@ -126,6 +130,7 @@ impl EndpointClient {
                 next_generation: AtomicU64::new(0),
                 parameter_reads: AtomicU64::new(0),
                 endpoint_changes: AtomicU64::new(0),
+                secure: AtomicBool::new(false),
             }),
         }
     }
@@ -203,7 +208,8 @@ impl EndpointClient {
                 source,
             },
             ErrorClass::Failover => {
-                tracing::warn!(endpoint = %live.endpoint, error = %source, "failover-class error: dropping the connection");
+                let endpoint = self.inner.shown(&live.endpoint);
+                tracing::warn!(%endpoint, error = %source, "failover-class error: dropping the connection");
                 self.invalidate(live.generation);
                 ClientError::Command {
                     endpoint: live.endpoint.to_string(),
@@ -377,6 +383,16 @@ impl EndpointClient {
 }
 
 impl Inner {
+    /// `endpoint` as this client may print it: in full, or [`HIDDEN`] once the parameter was
+    /// read as a `SecureString` (sticky, so a value read as secret is never printed later).
+    fn shown(&self, endpoint: &Endpoint) -> String {
+        if self.secure.load(Ordering::Acquire) {
+            HIDDEN.to_owned()
+        } else {
+            endpoint.to_string()
+        }
+    }
+
     /// Reads whenever the schedule says, while an episode lasts and callers keep calling; then
     /// stops (the next call that finds a read due starts it again).
     async fn reader_loop(self: Arc<Self>) {
@@ -437,6 +453,9 @@ impl Inner {
             Ok(Ok(out)) => {
                 let parameter = out.parameter();
                 let secure = parameter.and_then(|p| p.r#type()) == Some(&ParameterType::SecureString);
+                if secure {
+                    self.secure.store(true, Ordering::Release);
+                }
                 let value = parameter.and_then(|p| p.value()).unwrap_or_default();
                 let shown = |v: &str| if secure { HIDDEN.to_owned() } else { v.to_owned() };
                 match Endpoint::parse(value) {
@@ -467,7 +486,8 @@ impl Inner {
         if let ReadOutcome::Changed { from } = outcome {
             self.endpoint_changes.fetch_add(1, Ordering::Relaxed);
             let to = lock(&self.refresh).endpoint().cloned();
-            tracing::info!(parameter = %cfg.parameter, %from, to = %to.as_ref().map(ToString::to_string).unwrap_or_default(), "Redis endpoint changed");
+            let shown_to = to.as_ref().map(|e| self.shown(e)).unwrap_or_default();
+            tracing::info!(parameter = %cfg.parameter, from = %self.shown(&from), to = %shown_to, "Redis endpoint changed");
             // The next call connects to the new endpoint.
             let mut live = lock(&self.live);
             if live.as_ref().is_some_and(|l| Some(&l.endpoint) != to.as_ref()) {

@@ -34,6 +34,17 @@ pub fn from_epoch_millis(deadline_ms: u64) -> Instant {
     Instant::now() + deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
 }
 
+/// `d` as a person reads it in a message: seconds with one decimal, the decimal dropped when it
+/// is zero (`0 s`, `1.2 s`, `24 s`), never `1.4µs`.
+pub fn seconds(d: Duration) -> String {
+    let tenths = (d.as_secs_f64() * 10.0).round() as u64;
+    if tenths.is_multiple_of(10) {
+        format!("{} s", tenths / 10)
+    } else {
+        format!("{}.{} s", tenths / 10, tenths % 10)
+    }
+}
+
 /// One step of a handler (an AWS call, a Redis probe) and the longest it can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -63,7 +74,7 @@ pub const fn worst_case(steps: &[Step]) -> Duration {
 
 /// A step did not start because its worst case would pass the deadline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not enough time left before the Lambda deadline to {step} (it can take {}s, {:.1}s were left)", .needs.as_secs(), .left.as_secs_f64())]
+#[error("not enough time left before the Lambda deadline to {step} (it can take {}, {} were left)", seconds(*.needs), seconds(*.left))]
 pub struct OutOfTime {
     /// The step that was not started.
     pub step: &'static str,
@@ -132,10 +143,27 @@ mod tests {
         assert_eq!((err.step, err.needs), ("call", Duration::from_secs(10)));
         let text = err.to_string();
         assert!(
-            text.starts_with("not enough time left before the Lambda deadline to call (it can take 10s, ")
-                && text.ends_with("s were left)"),
+            text.starts_with("not enough time left before the Lambda deadline to call (it can take 10 s, ")
+                && text.ends_with(" s were left)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn seconds_read_as_a_person_writes_them() {
+        let cases = [
+            (Duration::from_nanos(1_400), "0 s"),
+            (Duration::ZERO, "0 s"),
+            (Duration::from_millis(49), "0 s"),
+            (Duration::from_millis(50), "0.1 s"),
+            (Duration::from_millis(1_240), "1.2 s"),
+            (Duration::from_millis(1_960), "2 s"),
+            (Duration::from_secs(24), "24 s"),
+            (Duration::from_millis(10_500), "10.5 s"),
+        ];
+        for (d, text) in cases {
+            assert_eq!(seconds(d), text, "{d:?}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub const NAMESPACE: Var = Var::with_default(
     "METRICS_NAMESPACE",
     "Failover",
     "CloudWatch namespace of the metrics each invocation emits (Embedded Metric Format on stdout). \
-     1 to 255 characters: letters, digits, `.-_/#:` and spaces; not starting with `AWS/`.",
+     1 to 255 characters: letters, digits, `.-_/#:` and spaces; not starting with `AWS/` or `:`.",
 );
 
 /// The dimension every metric carries: the Lambda function's name.
@@ -50,6 +50,14 @@ pub fn namespace(env: &Env<'_>) -> Result<String, ConfigError> {
             &NAMESPACE,
             &ns,
             format!("{bad:?} is not allowed: use letters, digits, `.-_/#:` and spaces"),
+        ));
+    }
+    // CloudWatch's model pattern is `[^:].*`: a `:` anywhere but first.
+    if ns.starts_with(':') {
+        return Err(ConfigError::invalid(
+            &NAMESPACE,
+            &ns,
+            "must not start with `:` (CloudWatch rejects it)",
         ));
     }
     if ns.starts_with("AWS/") {
@@ -194,7 +202,7 @@ mod tests {
             namespace(&Env::from_pairs(&[("METRICS_NAMESPACE", "Team/Failover 2")])).unwrap(),
             "Team/Failover 2"
         );
-        for bad in ["AWS/Lambda", "a$b", &"x".repeat(256)] {
+        for bad in ["AWS/Lambda", "a$b", &"x".repeat(256), ":Failover", ":"] {
             let err = namespace(&Env::from_pairs(&[("METRICS_NAMESPACE", bad)])).unwrap_err();
             assert!(err.to_string().contains("METRICS_NAMESPACE"), "{err}");
         }

@@ -20,6 +20,28 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::env::{ConfigError, Env, Var};
+
+/// `LOG_SENSITIVE_BODIES`: the AWS SDK's switch that logs every request and response body at
+/// TRACE. A function that reads secrets refuses to start with it on ([`refuse_sensitive_bodies`]).
+pub const SENSITIVE_BODIES: Var = Var::new(
+    "LOG_SENSITIVE_BODIES",
+    "Must stay unset (or `false`): on, the AWS SDK logs every response body at TRACE, decrypted SecureString values and the AUTH token included, so the function refuses to start.",
+);
+
+/// Refuses [`SENSITIVE_BODIES`] on: with it, the SDK's TRACE lines would carry the bodies of
+/// `GetParameters` with decryption, which hold SecureString values and the AUTH token.
+pub fn refuse_sensitive_bodies(env: &Env<'_>) -> Result<(), ConfigError> {
+    if env.flag(&SENSITIVE_BODIES)? {
+        return Err(ConfigError::invalid(
+            &SENSITIVE_BODIES,
+            &env.get(&SENSITIVE_BODIES).unwrap_or_default(),
+            "the AWS SDK would log every response body at TRACE, decrypted SecureString values and the AUTH token included: unset it",
+        ));
+    }
+    Ok(())
+}
+
 /// Time to establish a connection to an AWS endpoint.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time for one attempt of a call, connection included.
@@ -141,6 +163,13 @@ impl CallError {
         }
     }
 
+    /// True when the service refused the call for its rate, under any of AWS's names for that
+    /// (`Throttling`, `ThrottlingException`, `TooManyRequestsException`, `RequestLimitExceeded`,
+    /// `PriorRequestNotComplete`, ...): the SDK's own list, [`is_throttling`].
+    pub fn is_throttling(&self) -> bool {
+        self.code.as_deref().is_some_and(is_throttling)
+    }
+
     /// Wraps an error that happened before anything was sent (building a request).
     pub fn local(
         operation: &'static str,
@@ -156,6 +185,12 @@ impl CallError {
             source: Box::new(err),
         }
     }
+}
+
+/// Whether `code` is one of the error codes the AWS SDK itself retries as throttling
+/// (`aws_runtime::retries::classifiers::THROTTLING_ERRORS`), so every service's spelling counts.
+pub fn is_throttling(code: &str) -> bool {
+    aws_runtime::retries::classifiers::THROTTLING_ERRORS.contains(&code)
 }
 
 /// One line for an operator: `Code: message (request id)` for a service error; for a failure to

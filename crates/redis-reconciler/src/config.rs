@@ -77,11 +77,13 @@ pub const VARIABLES: &[Var] = &[
     AUTH_PARAM,
     AUTH,
     failover_core::metrics::NAMESPACE,
+    failover_core::sdk::SENSITIVE_BODIES,
 ];
 
 /// Variables the deploy template does not set: the token itself never goes into a Lambda
-/// environment; the template passes the parameter's name instead.
-pub const NOT_IN_TEMPLATE: &[Var] = &[AUTH];
+/// environment (the template passes the parameter's name instead), and the SDK's body logging
+/// stays off.
+pub const NOT_IN_TEMPLATE: &[Var] = &[AUTH, failover_core::sdk::SENSITIVE_BODIES];
 
 /// Where `VERIFY_ROLE` gets its AUTH token.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -139,6 +141,7 @@ impl ReconcilerConfig {
 
     /// Reads and validates `env`. Every error names the variable at fault.
     pub fn from(env: &Env<'_>) -> Result<Self, ConfigError> {
+        failover_core::sdk::refuse_sensitive_bodies(env)?;
         let targets = read_targets(env)?;
         let mode = env.get_or_default(&MODE).unwrap_or_default();
         let endpoint_mode = mode
@@ -449,6 +452,15 @@ mod tests {
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (SETTLE, "10000")], SETTLE),
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (VERIFY, "sure")], VERIFY),
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (TLS, "tls")], TLS),
+            // the SDK would log decrypted SecureString values and the AUTH token at TRACE
+            (
+                &[
+                    (SINGLE_GROUP, "a"),
+                    (SINGLE_PARAM, "/p"),
+                    ("LOG_SENSITIVE_BODIES", "true"),
+                ],
+                "LOG_SENSITIVE_BODIES",
+            ),
             // AUTH is never sent in clear text, and comes from one place
             (&[(SINGLE_GROUP, "a"), (SINGLE_PARAM, "/p"), (AUTH, "s3cret")], AUTH),
             (

@@ -7,6 +7,7 @@ use aws_sdk_elasticache::types as sdk;
 use aws_sdk_elasticache::Client;
 
 use failover_core::sdk::CallError;
+use tokio::time::Instant;
 
 use crate::topology::{Endpoint, Member, NodeGroup, ReplicationGroup};
 
@@ -25,6 +26,16 @@ pub enum DescribeError {
     /// The call failed after the SDK's retries.
     #[error(transparent)]
     Call(#[from] CallError),
+}
+
+/// What [`ElastiCache::describe_many`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The groups found, by id.
+    pub groups: HashMap<String, ReplicationGroup>,
+    /// False when the listing stopped for lack of time before reaching its end: a group absent
+    /// from `groups` may exist.
+    pub complete: bool,
 }
 
 /// Reads replication groups.
@@ -67,13 +78,16 @@ impl ElastiCache {
 
     /// Describes several groups with as few calls as possible: one group is described by id;
     /// several are found by listing pages of [`PAGE_SIZE`], stopping as soon as all are seen.
-    /// Groups that do not exist are absent from the map.
-    pub async fn describe_many(&self, ids: &[&str]) -> Result<HashMap<String, ReplicationGroup>, CallError> {
+    /// A page after the first starts only before `next_page_by` (the caller's deadline for
+    /// one more call): past it, the listing stops and says it is incomplete. Groups that do not
+    /// exist are absent from the map.
+    pub async fn describe_many(&self, ids: &[&str], next_page_by: Instant) -> Result<Listing, CallError> {
         let wanted: HashSet<&str> = ids.iter().copied().collect();
+        let complete = |groups| Listing { groups, complete: true };
         if let [only] = wanted.iter().copied().collect::<Vec<_>>().as_slice() {
             return match self.describe(only).await {
-                Ok(g) => Ok(HashMap::from([(g.id.clone(), g)])),
-                Err(DescribeError::NotFound { .. }) => Ok(HashMap::new()),
+                Ok(g) => Ok(complete(HashMap::from([(g.id.clone(), g)]))),
+                Err(DescribeError::NotFound { .. }) => Ok(complete(HashMap::new())),
                 Err(DescribeError::Call(e)) => Err(e),
             };
         }
@@ -97,10 +111,16 @@ impl ElastiCache {
             // Stop when everything is found, at the last page, or on a cursor seen before (a
             // service that pages in a loop must not keep the function busy until its deadline).
             let Some(next) = out.marker().filter(|m| !m.is_empty()).map(str::to_owned) else {
-                return Ok(found);
+                return Ok(complete(found));
             };
             if found.len() == wanted.len() || !seen.insert(next.clone()) {
-                return Ok(found);
+                return Ok(complete(found));
+            }
+            if Instant::now() >= next_page_by {
+                return Ok(Listing {
+                    groups: found,
+                    complete: false,
+                });
             }
             marker = Some(next);
         }
@@ -141,7 +161,7 @@ pub fn to_domain(g: &sdk::ReplicationGroup) -> ReplicationGroup {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use aws_sdk_elasticache::operation::describe_replication_groups::{
         DescribeReplicationGroupsError, DescribeReplicationGroupsOutput,
@@ -154,7 +174,9 @@ mod tests {
     use failover_core::sdk;
     use std::time::Duration;
 
-    fn sdk_group(id: &str, primary: &str) -> SdkGroup {
+    /// A described group `id` of two members, `<id>-001` and `<id>-002`, whose primary is
+    /// `<id>-<primary>`.
+    pub(crate) fn sdk_group(id: &str, primary: &str) -> SdkGroup {
         let member = |n: &str| {
             NodeGroupMember::builder()
                 .cache_cluster_id(format!("{id}-{n}"))
@@ -268,7 +290,8 @@ mod tests {
                 ReplicationGroupNotFoundFault::builder().build(),
             )
         });
-        assert!(client(&[&rule]).describe_many(&["billing"]).await.unwrap().is_empty());
+        let listing = client(&[&rule]).describe_many(&["billing"], later()).await.unwrap();
+        assert!(listing.groups.is_empty() && listing.complete);
     }
 
     #[tokio::test]
@@ -297,10 +320,12 @@ mod tests {
             .then_output(|| DescribeReplicationGroupsOutput::builder().build());
         // WHEN both are asked for
         let found = client(&[&page1, &page2, &page3])
-            .describe_many(&["orders", "sessions"])
+            .describe_many(&["orders", "sessions"], later())
             .await
             .unwrap();
         // THEN both are returned and the third page is never fetched
+        assert!(found.complete);
+        let found = found.groups;
         assert_eq!(found.len(), 2);
         assert_eq!(
             found["sessions"].node_groups[0].members[1].current_role.as_deref(),
@@ -327,8 +352,11 @@ mod tests {
             .output(page("m1"))
             .repeatedly()
             .build();
-        let found = client(&[&cycle]).describe_many(&["orders", "sessions"]).await.unwrap();
-        assert!(found.is_empty());
+        let found = client(&[&cycle])
+            .describe_many(&["orders", "sessions"], later())
+            .await
+            .unwrap();
+        assert!(found.groups.is_empty() && found.complete);
         assert_eq!(cycle.num_calls(), 3, "stopped when m1 came back");
     }
 
@@ -345,12 +373,46 @@ mod tests {
             .repeatedly()
             .build();
         let ec = client(&[&stuck]);
-        let found = ec.describe_many(&["orders", "missing"]).await.unwrap();
-        assert_eq!(found.keys().collect::<Vec<_>>(), ["orders"]);
+        let found = ec.describe_many(&["orders", "missing"], later()).await.unwrap();
+        assert_eq!(found.groups.keys().collect::<Vec<_>>(), ["orders"]);
         assert_eq!(
             stuck.num_calls(),
             2,
             "one call without marker, one with it, then stop: the cursor did not move"
         );
+    }
+
+    /// A page deadline that never stops the listing.
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    #[tokio::test]
+    async fn no_page_starts_after_its_deadline_and_the_listing_says_it_is_incomplete() {
+        // GIVEN endless pages, each with another group than the two wanted
+        let pages = mock!(Client::describe_replication_groups)
+            .sequence()
+            .output(|| {
+                DescribeReplicationGroupsOutput::builder()
+                    .replication_groups(sdk_group("orders", "001"))
+                    .marker("m1")
+                    .build()
+            })
+            .output(|| {
+                DescribeReplicationGroupsOutput::builder()
+                    .replication_groups(sdk_group("other", "001"))
+                    .marker("m2")
+                    .build()
+            })
+            .build();
+        // WHEN the time for another page is already over
+        let found = client(&[&pages])
+            .describe_many(&["orders", "sessions"], Instant::now())
+            .await
+            .unwrap();
+        // THEN the first page is kept, no second page starts, and the listing is incomplete
+        assert!(!found.complete);
+        assert_eq!(found.groups.keys().collect::<Vec<_>>(), ["orders"]);
+        assert_eq!(pages.num_calls(), 1);
     }
 }

@@ -118,11 +118,20 @@ pub struct Response {
 }
 
 impl Response {
-    /// `group: error` for each failed target, in order.
+    /// `group: error` for each failed target, in order; `group (parameter): error` when the
+    /// group has several targets, so each failure names its own.
     pub fn failures(&self) -> Vec<String> {
+        let shared = |group: &str| self.results.iter().filter(|r| r.replication_group_id == group).count() > 1;
         self.results
             .iter()
-            .filter_map(|r| Some(format!("{}: {}", r.replication_group_id, r.error.as_deref()?)))
+            .filter_map(|r| {
+                let error = r.error.as_deref()?;
+                Some(if shared(&r.replication_group_id) {
+                    format!("{} ({}): {error}", r.replication_group_id, r.parameter)
+                } else {
+                    format!("{}: {error}", r.replication_group_id)
+                })
+            })
             .collect()
     }
 }
@@ -178,13 +187,19 @@ impl TargetResult {
         }
     }
 
-    /// A target that could not be reconciled: its parameter still holds `previous` (as
-    /// [`shown`]) as far as we know.
-    pub fn failed(target: &Target, previous: Option<String>, pick: Option<&Pick>, error: String) -> Self {
+    /// A target that could not be reconciled: its parameter held `previous` and, as far as we
+    /// know, holds `current` now (both as [`shown`]): `previous` unless this invocation wrote it.
+    pub fn failed(
+        target: &Target,
+        previous: Option<String>,
+        current: Option<String>,
+        pick: Option<&Pick>,
+        error: String,
+    ) -> Self {
         Self {
             replication_group_id: target.replication_group_id.clone(),
             parameter: target.parameter.clone(),
-            current: previous.clone(),
+            current,
             previous,
             action: Action::Failed,
             node: pick.map(|p| p.node.clone()),
@@ -334,7 +349,7 @@ mod tests {
                     Action::Updated,
                     false,
                 ),
-                TargetResult::failed(&targets()[1], None, None, "boom".into()),
+                TargetResult::failed(&targets()[1], None, None, None, "boom".into()),
             ],
         };
         assert_eq!(

@@ -15,24 +15,27 @@ use redis::Value;
 use crate::topology::Endpoint;
 
 /// Why a candidate was not confirmed as master.
-#[derive(Debug, thiserror::Error)]
+///
+/// It names the node by its id, never by its address: the address is the value of the
+/// parameter, which may be a SecureString, and these texts reach logs and responses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoleCheck {
     /// The node answered, but it is not the master.
-    #[error("{endpoint} reports ROLE {role}, not master; waiting for the promotion to finish")]
+    #[error("node {node} reports ROLE {role}, not master; waiting for the promotion to finish")]
     NotMaster {
-        /// The candidate.
-        endpoint: String,
+        /// The candidate's id, e.g. `orders-002`.
+        node: String,
         /// What it said (`slave`, `sentinel`, ...).
         role: String,
     },
     /// The node could not be asked (refused, timed out, TLS or AUTH failure).
-    #[error("could not ask {endpoint} for its ROLE: {source} (check REDIS_TLS, the AUTH token and that the function can reach the node)")]
+    #[error("could not ask node {node} for its ROLE: {detail} (check {}, the AUTH token and that the function can reach the node)", crate::config::TLS.name)]
     Unreachable {
-        /// The candidate.
-        endpoint: String,
-        /// The Redis client error.
-        #[source]
-        source: redis::RedisError,
+        /// The candidate's id.
+        node: String,
+        /// The Redis client's error, with the node's address replaced by its id. Kept as text,
+        /// not as a source: the client's errors (a TLS name mismatch, say) can name the host.
+        detail: String,
     },
 }
 
@@ -56,12 +59,17 @@ impl RoleProbe {
         }
     }
 
-    /// Returns `Ok(())` if `endpoint` answers `ROLE` with `master`, authenticating with
-    /// `auth_token` when given.
-    pub async fn confirm_master(&self, endpoint: &Endpoint, auth_token: Option<&Secret>) -> Result<(), RoleCheck> {
-        let unreachable = |source| RoleCheck::Unreachable {
-            endpoint: endpoint.to_string(),
-            source,
+    /// Returns `Ok(())` if `endpoint` (the node `node`) answers `ROLE` with `master`,
+    /// authenticating with `auth_token` when given.
+    pub async fn confirm_master(
+        &self,
+        endpoint: &Endpoint,
+        node: &str,
+        auth_token: Option<&Secret>,
+    ) -> Result<(), RoleCheck> {
+        let unreachable = |source: redis::RedisError| RoleCheck::Unreachable {
+            node: node.to_owned(),
+            detail: without_address(&source.to_string(), endpoint, node),
         };
         let security = Security {
             tls: self.tls,
@@ -75,11 +83,19 @@ impl RoleProbe {
         match role_of(&reply) {
             Some("master") => Ok(()),
             other => Err(RoleCheck::NotMaster {
-                endpoint: endpoint.to_string(),
+                node: node.to_owned(),
                 role: other.unwrap_or("unknown").to_owned(),
             }),
         }
     }
+}
+
+/// `text` with every mention of `endpoint`'s host replaced by `node`.
+fn without_address(text: &str, endpoint: &Endpoint, node: &str) -> String {
+    if endpoint.host.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(&endpoint.host, node)
 }
 
 /// The first element of a `ROLE` reply: `master`, `slave` or `sentinel`.
@@ -95,6 +111,39 @@ pub fn role_of(reply: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_node_is_named_by_its_id_never_by_its_address() {
+        // GIVEN a node that refuses connections, at an address that must stay secret
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let endpoint = Endpoint::new("127.0.0.1", port);
+        let probe = RoleProbe::new(false, Duration::from_millis(500));
+        // WHEN it is asked for its role
+        let err = probe.confirm_master(&endpoint, "orders-002", None).await.unwrap_err();
+        // THEN no text of the error carries the address
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(text.contains("orders-002"), "{text}");
+            assert!(
+                !text.contains("127.0.0.1") && !text.contains(&port.to_string()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_address_in_a_client_error_is_replaced_by_the_node_id() {
+        let endpoint = Endpoint::new("orders-002.abc.cache.amazonaws.com", 6379);
+        assert_eq!(
+            without_address(
+                "invalid peer certificate: NotValidForName: orders-002.abc.cache.amazonaws.com",
+                &endpoint,
+                "orders-002"
+            ),
+            "invalid peer certificate: NotValidForName: orders-002"
+        );
+    }
 
     #[test]
     fn role_replies_are_read_from_their_first_element() {

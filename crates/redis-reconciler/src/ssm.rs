@@ -1,15 +1,22 @@
 //! SSM Parameter Store adapter: batched reads and single writes of endpoint parameters.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_ssm::types::ParameterType;
 use aws_sdk_ssm::Client;
 
 use failover_core::sdk::CallError;
 use failover_core::secret::Secret;
+use futures::future::join_all;
+use tokio::time::Instant;
 
 /// The most names one `GetParameters` call accepts.
 pub const GET_BATCH: usize = 10;
+
+/// One parameter's read: its value (`None` when it does not exist), or why it could not be read
+/// (shared by the names of a batch that failed whole).
+pub type Read = Result<Option<StoredParameter>, Arc<CallError>>;
 
 /// A parameter as stored. Its `Debug` never shows a SecureString's value.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,39 +64,69 @@ impl Ssm {
         Self { client }
     }
 
-    /// Reads `names` in batches of [`GET_BATCH`]. Names that do not exist are absent from the
-    /// map. SecureString values are decrypted so they can be compared.
-    pub async fn get_many(&self, names: &[&str]) -> Result<HashMap<String, StoredParameter>, CallError> {
-        let mut found = HashMap::new();
-        for batch in names.chunks(GET_BATCH) {
-            let out = self
-                .client
-                .get_parameters()
-                .set_names(Some(batch.iter().map(|n| n.to_string()).collect()))
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(|e| CallError::new("read SSM parameters", batch.join(", "), e))?;
-            for p in out.parameters() {
-                let (Some(name), Some(value)) = (p.name(), p.value()) else {
-                    continue;
-                };
-                found.insert(
-                    name.to_owned(),
-                    StoredParameter {
-                        value: value.to_owned(),
-                        kind: p.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
-                        version: p.version(),
-                    },
-                );
+    /// Reads `names`, in batches of [`GET_BATCH`] sent together, each name's outcome on its own:
+    /// `Ok(None)` when it does not exist. SecureString values are decrypted so they can be
+    /// compared.
+    ///
+    /// IAM evaluates every name of a `GetParameters` call, so one denied parameter (or one
+    /// SecureString whose KMS key the role cannot use) fails its whole batch. A batch of several
+    /// names that fails is therefore read again name by name, concurrently, if that can still
+    /// start before `retry_by`: only the unreadable names then carry an error.
+    pub async fn get_many(&self, names: &[&str], retry_by: Instant) -> HashMap<String, Read> {
+        let batches = join_all(names.chunks(GET_BATCH).map(|batch| self.get_batch(batch))).await;
+        let mut reads = HashMap::new();
+        for (batch, result) in names.chunks(GET_BATCH).zip(batches) {
+            match result {
+                Ok(found) => reads.extend(batch.iter().map(|n| (n.to_string(), Ok(found.get(*n).cloned())))),
+                Err(e) if batch.len() > 1 && Instant::now() < retry_by => {
+                    tracing::warn!(parameters = %batch.join(", "), error = %e, "a batched read failed as a whole; reading each parameter on its own");
+                    let one_by_one = join_all(batch.iter().map(|n| self.get_one(n))).await;
+                    reads.extend(
+                        batch
+                            .iter()
+                            .zip(one_by_one)
+                            .map(|(n, r)| (n.to_string(), r.map_err(Arc::new))),
+                    );
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    reads.extend(batch.iter().map(|n| (n.to_string(), Err(Arc::clone(&e)))));
+                }
             }
+        }
+        reads
+    }
+
+    /// One `GetParameters` call for at most [`GET_BATCH`] names: the ones that exist.
+    async fn get_batch(&self, batch: &[&str]) -> Result<HashMap<String, StoredParameter>, CallError> {
+        let out = self
+            .client
+            .get_parameters()
+            .set_names(Some(batch.iter().map(|n| n.to_string()).collect()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| CallError::new("read SSM parameters", batch.join(", "), e))?;
+        let mut found = HashMap::new();
+        for p in out.parameters() {
+            let (Some(name), Some(value)) = (p.name(), p.value()) else {
+                continue;
+            };
+            found.insert(
+                name.to_owned(),
+                StoredParameter {
+                    value: value.to_owned(),
+                    kind: p.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                    version: p.version(),
+                },
+            );
         }
         Ok(found)
     }
 
     /// Reads one parameter; `None` when it does not exist.
     pub async fn get_one(&self, name: &str) -> Result<Option<StoredParameter>, CallError> {
-        Ok(self.get_many(&[name]).await?.remove(name))
+        Ok(self.get_batch(&[name]).await?.remove(name))
     }
 
     /// Reads a secret (the AUTH token) from a parameter, decrypted. The error names the
@@ -135,7 +172,7 @@ impl Ssm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
+    use aws_sdk_ssm::operation::get_parameters::{GetParametersError, GetParametersOutput};
     use aws_sdk_ssm::operation::put_parameter::PutParameterOutput;
     use aws_sdk_ssm::types::Parameter;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
@@ -170,14 +207,20 @@ mod tests {
                     .build()
             });
         // WHEN read
-        let found = client(RuleMode::MatchAny, &[&rule]).get_many(&refs).await.unwrap();
-        // THEN three calls (10 + 10 + 3) and only existing parameters are returned
+        let found = client(RuleMode::MatchAny, &[&rule]).get_many(&refs, later()).await;
+        // THEN three calls (10 + 10 + 3), every name answered, only existing ones with a value
         assert_eq!(rule.num_calls(), 3);
-        let mut keys: Vec<&String> = found.keys().collect();
+        assert_eq!(found.len(), 23);
+        let mut keys: Vec<&String> = found
+            .iter()
+            .filter(|(_, r)| matches!(r, Ok(Some(_))))
+            .map(|(k, _)| k)
+            .collect();
         keys.sort();
         assert_eq!(keys, ["/app/g0/redis", "/app/g10/redis", "/app/g20/redis"]);
+        assert!(matches!(found["/app/g1/redis"], Ok(None)));
         assert_eq!(
-            found["/app/g0/redis"],
+            *found["/app/g0/redis"].as_ref().unwrap().as_ref().unwrap(),
             StoredParameter {
                 value: "host:6379".into(),
                 kind: "String".into(),
@@ -204,6 +247,11 @@ mod tests {
         assert_eq!((v, rule.num_calls()), (7, 3));
     }
 
+    /// A fallback deadline that never stops the reads.
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
     #[tokio::test]
     async fn persistent_5xx_on_read_is_an_error_naming_the_parameters() {
         let rule = mock!(Client::get_parameters)
@@ -211,15 +259,53 @@ mod tests {
             .http_status(500, None)
             .repeatedly()
             .build();
-        let err = client(RuleMode::Sequential, &[&rule])
-            .get_many(&["/a", "/b"])
-            .await
-            .unwrap_err();
+        // no time left to read them one by one: both carry the batch's error
+        let reads = client(RuleMode::Sequential, &[&rule])
+            .get_many(&["/a", "/b"], Instant::now())
+            .await;
+        for name in ["/a", "/b"] {
+            let err = reads[name].as_ref().unwrap_err();
+            assert!(
+                err.to_string().starts_with("Failed to read SSM parameters /a, /b:"),
+                "{err}"
+            );
+        }
+        assert_eq!(rule.num_calls(), sdk::MAX_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn a_batch_denied_whole_is_read_name_by_name_and_only_the_denied_name_fails() {
+        // GIVEN IAM denies /app/b/redis, which fails every batch that names it
+        let denied = || {
+            GetParametersError::generic(
+                aws_sdk_ssm::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: ssm:GetParameters on /app/b/redis")
+                    .build(),
+            )
+        };
+        let batch = mock!(Client::get_parameters)
+            .match_requests(|r| r.names().iter().any(|n| n == "/app/b/redis"))
+            .then_error(denied);
+        let alone = mock!(Client::get_parameters).then_compute_output(|r| {
+            GetParametersOutput::builder()
+                .parameters(param(&r.names()[0], "host:6379"))
+                .build()
+        });
+        // WHEN three parameters are read in one batch
+        let reads = client(RuleMode::MatchAny, &[&batch, &alone])
+            .get_many(&["/app/a/redis", "/app/b/redis", "/app/c/redis"], later())
+            .await;
+        // THEN the batch failed, each was read again, and only /app/b/redis carries the error
+        assert_eq!((batch.num_calls(), alone.num_calls()), (2, 2));
+        for ok in ["/app/a/redis", "/app/c/redis"] {
+            assert_eq!(reads[ok].as_ref().unwrap().as_ref().unwrap().value, "host:6379");
+        }
+        let err = reads["/app/b/redis"].as_ref().unwrap_err().to_string();
         assert!(
-            err.to_string().starts_with("Failed to read SSM parameters /a, /b:"),
+            err.starts_with("Failed to read SSM parameters /app/b/redis: AccessDeniedException"),
             "{err}"
         );
-        assert_eq!(rule.num_calls(), sdk::MAX_ATTEMPTS as usize);
     }
 
     #[tokio::test]

@@ -186,12 +186,21 @@ pub fn pick_endpoint(group: &ReplicationGroup, mode: EndpointMode) -> Result<Pic
             node: "primary-endpoint".into(),
         });
     }
-    if !SETTLED_STATUSES.contains(&group.status.as_str()) {
+    if !is_settled(group) {
         return Err(PickError::NotSettled {
             group: group.id.clone(),
             status: group.status.clone(),
         });
     }
+    single_primary(group, node_group)
+}
+
+fn is_settled(group: &ReplicationGroup) -> bool {
+    SETTLED_STATUSES.contains(&group.status.as_str())
+}
+
+/// The one member of `node_group` whose `CurrentRole` is `primary`, whatever the group's status.
+fn single_primary(group: &ReplicationGroup, node_group: &NodeGroup) -> Result<Pick, PickError> {
     let primaries: Vec<&Member> = node_group.members.iter().filter(|m| m.is_primary()).collect();
     match primaries.as_slice() {
         [] => Err(PickError::NoPrimary {
@@ -201,7 +210,10 @@ pub fn pick_endpoint(group: &ReplicationGroup, mode: EndpointMode) -> Result<Pic
             let endpoint = primary
                 .read_endpoint
                 .clone()
-                .ok_or_else(|| missing(&format!("ReadEndpoint for member {}", primary.cache_cluster_id)))?;
+                .ok_or_else(|| PickError::MissingEndpoint {
+                    group: group.id.clone(),
+                    what: format!("ReadEndpoint for member {}", primary.cache_cluster_id),
+                })?;
             Ok(Pick {
                 endpoint,
                 node: primary.cache_cluster_id.clone(),
@@ -215,6 +227,58 @@ pub fn pick_endpoint(group: &ReplicationGroup, mode: EndpointMode) -> Result<Pic
                 .collect::<Vec<_>>()
                 .join(","),
         }),
+    }
+}
+
+/// The primary an unsettled group reports, in `node` mode: `Some` only when [`pick_endpoint`]
+/// refuses `group` for its status alone (one node group, exactly one member reporting
+/// `primary`, with an endpoint). Whether to publish it depends on the parameter: see
+/// [`names_stale_node`].
+pub fn unsettled_primary(group: &ReplicationGroup, mode: EndpointMode) -> Option<Pick> {
+    if mode != EndpointMode::Node
+        || group.cluster_enabled
+        || group.configuration_endpoint.is_some()
+        || is_settled(group)
+    {
+        return None;
+    }
+    let [node_group] = group.node_groups.as_slice() else {
+        return None;
+    };
+    single_primary(group, node_group).ok()
+}
+
+/// Whether `current` (the parameter's value) is known to be wrong while `group` is unsettled
+/// and reports `primary` as its one primary: it names a member that the same description
+/// reports in another role (a replica), or a `host:port` that is no longer any member's (nor
+/// the group's `PrimaryEndpoint`). Scaling and engine upgrades keep a group `modifying` for tens
+/// of minutes and fail the primary over meanwhile: a known replica is worse than the reported
+/// primary. A value that is the primary, the `PrimaryEndpoint` (which follows the primary), or
+/// not a `host:port` at all is not known to be wrong.
+pub fn names_stale_node(group: &ReplicationGroup, primary: &Pick, current: &str) -> bool {
+    let Ok(current) = Endpoint::parse(current) else {
+        return false;
+    };
+    let same = |e: &Endpoint| e.port == current.port && e.host.eq_ignore_ascii_case(&current.host);
+    if same(&primary.endpoint) {
+        return false;
+    }
+    let node_groups = &group.node_groups;
+    if node_groups
+        .iter()
+        .any(|ng| ng.primary_endpoint.as_ref().is_some_and(same))
+    {
+        return false;
+    }
+    let named = node_groups
+        .iter()
+        .flat_map(|ng| &ng.members)
+        .find(|m| m.read_endpoint.as_ref().is_some_and(same));
+    match named {
+        // A member at that address: stale unless it, too, claims the primary role.
+        Some(member) => !member.is_primary(),
+        // No member has that address any more.
+        None => true,
     }
 }
 
@@ -313,6 +377,73 @@ mod tests {
                 .node,
             "orders-001"
         );
+    }
+
+    #[test]
+    fn an_unsettled_group_reports_its_one_primary_and_nothing_else_does() {
+        let roles = [("orders-001", "replica"), ("orders-002", "primary")];
+        let primary = unsettled_primary(&group("modifying", &roles), EndpointMode::Node).unwrap();
+        assert_eq!(
+            primary,
+            pick_endpoint(&group("available", &roles), EndpointMode::Node).unwrap()
+        );
+        // settled, or nothing to report, or not node mode: no unsettled primary
+        for (status, roles) in [
+            ("available", &roles[..]),
+            ("snapshotting", &roles[..]),
+            ("modifying", &[("orders-001", "replica"), ("orders-002", "replica")][..]),
+            ("modifying", &[("orders-001", "primary"), ("orders-002", "primary")][..]),
+        ] {
+            assert_eq!(
+                unsettled_primary(&group(status, roles), EndpointMode::Node),
+                None,
+                "{status} {roles:?}"
+            );
+        }
+        assert_eq!(
+            unsettled_primary(&group("modifying", &roles), EndpointMode::PrimaryEndpoint),
+            None
+        );
+        let mut no_endpoint = group("modifying", &roles);
+        no_endpoint.node_groups[0].members[1].read_endpoint = None;
+        assert_eq!(unsettled_primary(&no_endpoint, EndpointMode::Node), None);
+        let mut sharded = group("modifying", &roles);
+        sharded.cluster_enabled = true;
+        assert_eq!(unsettled_primary(&sharded, EndpointMode::Node), None);
+    }
+
+    #[test]
+    fn a_parameter_is_known_stale_only_when_it_names_a_replica_or_a_node_gone() {
+        let g = group(
+            "modifying",
+            &[
+                ("orders-001", "replica"),
+                ("orders-002", "primary"),
+                ("orders-003", "replica"),
+            ],
+        );
+        let primary = unsettled_primary(&g, EndpointMode::Node).unwrap();
+        let at = |id: &str| format!("{id}.abc123.0001.use1.cache.amazonaws.com:6379");
+        // a replica of the same description, in any letter case; a node no longer in the group
+        assert!(names_stale_node(&g, &primary, &at("orders-001")));
+        assert!(names_stale_node(&g, &primary, &at("ORDERS-003")));
+        assert!(names_stale_node(&g, &primary, &at("orders-009")));
+        assert!(names_stale_node(
+            &g,
+            &primary,
+            "orders-002.abc123.0001.use1.cache.amazonaws.com:6380"
+        ));
+        // the primary itself, the PrimaryEndpoint (it follows the primary), or no host:port at all
+        assert!(!names_stale_node(&g, &primary, &at("orders-002")));
+        assert!(!names_stale_node(&g, &primary, &at("Orders-002")));
+        assert!(!names_stale_node(
+            &g,
+            &primary,
+            "master.orders.abc123.use1.cache.amazonaws.com:6379"
+        ));
+        for not_an_endpoint in ["", "pending", "host-without-port"] {
+            assert!(!names_stale_node(&g, &primary, not_an_endpoint), "{not_an_endpoint:?}");
+        }
     }
 
     #[test]
