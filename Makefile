@@ -2,8 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# The functions, one Lambda each (a crate and a binary of that name): every target below that builds,
+# serves, benchmarks or packages them iterates this list. Adding one: CONTRIBUTING.md.
+FUNCTIONS   := redis-reconciler bluegreen-rollback
+FUNCTION_PACKAGES = $(foreach f,$(FUNCTIONS),-p $(f))
+
 VENV        := .venv
-PY          := $(VENV)/bin/python
+VENV_PY     := $(VENV)/bin/python
+# The Python scripts (demo/, bench/, tests/) import the local bed's package, tests/awsbed, through PYTHONPATH.
+PY          := env PYTHONPATH=$(CURDIR)/tests $(VENV_PY)
+VENV_REQS   := tests/awsbed/requirements.txt
 VENV_STAMP  := $(VENV)/.installed
 # The linters (cfn-lint, checkov, ruff) live in their own venv: checkov pins boto3 exactly (1.35.x),
 # which would downgrade the boto3/botocore that the emulator's moto runs on in .venv.
@@ -15,20 +23,20 @@ CARGO_LAMBDA_VERSION := 1.9.2
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): tests/emulator/requirements.txt
+$(VENV_STAMP): $(VENV_REQS)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r tests/emulator/requirements.txt
+	$(VENV)/bin/pip install --quiet -r $(VENV_REQS)
 	touch $@
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## Python venv with the pinned emulator (moto)
+venv: $(VENV_STAMP) ## Python venv for the local bed: the pinned emulator (moto) and pytest
 
 .PHONY: fmt
 fmt: ## Format the code
 	cargo fmt --all
 
-PY_SOURCES := bench demo infra tests/emulator tests/local_loop.py .ci/count.py
+PY_SOURCES := bench demo infra tests/awsbed tests/local_loop.py .ci/count.py .ci/times.py
 
 .PHONY: lint
 lint: $(INFRA_STAMP) ## rustfmt check, clippy -D warnings, ruff check and ruff format --check (ruff.toml)
@@ -44,12 +52,12 @@ redis: ## Install Debian's redis-server if missing
 
 .PHONY: test
 test: venv redis cargo-lambda lint lint-infra test-emulator ## Lint, then every test (unit, mocks, emulator integration, the local loop)
-	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_REQUIRE_REDIS=1 FAILOVER_EMULATOR_PYTHON=$(CURDIR)/$(PY) cargo test --workspace --locked
+	FAILOVER_REQUIRE_EMULATOR=1 FAILOVER_REQUIRE_REDIS=1 FAILOVER_EMULATOR_PYTHON=$(CURDIR)/$(VENV_PY) cargo test --workspace --locked
 	$(PY) tests/local_loop.py
 
 .PHONY: test-emulator
-test-emulator: venv ## Self-check of the emulator (tests/emulator/selftest.py); non-zero exit on any failure
-	$(PY) tests/emulator/selftest.py
+test-emulator: venv ## The emulator's test suite (pytest, tests/awsbed/tests); non-zero exit on any failure
+	$(PY) -m pytest -q -p no:cacheprovider tests/awsbed/tests
 
 # ---- Coverage-guided fuzzing (not part of make test: it needs the nightly toolchain) -----------
 # Each target runs FUZZ_SECONDS, starting from the sample events in events/ (or fuzz/seeds/ for
@@ -76,7 +84,7 @@ fuzz: ## Fuzz event classification and configuration parsing of both functions, 
 
 .PHONY: demo
 demo: venv redis cargo-lambda ## The failover drill: real Redis dies, parameter moves, app recovers, green rolls back
-	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
+	cargo build --release --locked $(FUNCTION_PACKAGES)
 	cargo build --release --locked -p endpoint-client --example sample-app
 	$(PY) demo/drill.py
 
@@ -84,13 +92,13 @@ BENCH_RUNS ?= 20
 
 .PHONY: bench
 bench: venv redis cargo-lambda ## Run the drill BENCH_RUNS (20) times; writes p50/p95/max recovery figures into BENCHMARKS.md
-	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
+	cargo build --release --locked $(FUNCTION_PACKAGES)
 	cargo build --release --locked -p endpoint-client --example sample-app
-	$(PY) demo/bench.py $(BENCH_RUNS)
+	$(PY) bench/recovery.py $(BENCH_RUNS)
 
 .PHONY: bench-functions
 bench-functions: venv ## Cold start, warm CPU, RSS, size and AWS calls of both functions beside a boto3 baseline; rewrites its BENCHMARKS.md section
-	cargo build --release --locked -p redis-reconciler -p bluegreen-rollback
+	cargo build --release --locked $(FUNCTION_PACKAGES)
 	$(PY) bench/functions.py
 
 .PHONY: build
@@ -99,7 +107,7 @@ build: ## Release build of both functions (target/release/)
 
 .PHONY: emulator
 emulator: venv ## Run the emulator in the foreground on 127.0.0.1:5005
-	$(PY) tests/emulator/failover_emulator.py --port 5005
+	$(PY) -m awsbed.emulator --port 5005
 
 $(VENV)/bin/cargo-lambda: $(VENV_STAMP)
 	$(VENV)/bin/pip install --quiet cargo-lambda==$(CARGO_LAMBDA_VERSION)
@@ -120,7 +128,6 @@ LOCAL_DIR     := target/local
 # Written by make seed-emulator: the emulator's hosted zone for app.example.com.
 ZONE_ID_FILE  := $(LOCAL_DIR)/hosted-zone-id
 HOSTED_ZONE_ID ?= $(shell cat $(ZONE_ID_FILE) 2>/dev/null)
-FUNCTIONS     := redis-reconciler bluegreen-rollback
 FUNCTION      ?= redis-reconciler
 EVENT_redis-reconciler   := events/redis-reconciler/eventbridge-scheduled.json
 EVENT_bluegreen-rollback := events/bluegreen-rollback/command-status.json
@@ -133,7 +140,7 @@ AWS_LOCAL_ENV := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ENDPOINT_URL='$(EMU
 .PHONY: seed-emulator
 seed-emulator: venv ## Groups orders, sessions and a hosted zone with app.example.com blue/green (STATE=published, FAILOVER=orders, WEIGHTS=75/25, SHOW="/app/orders/redis ...")
 	@mkdir -p $(LOCAL_DIR)
-	$(PY) tests/emulator/seed.py --endpoint-url $(EMULATOR_URL) --zone-id-file $(ZONE_ID_FILE) \
+	$(PY) -m awsbed.seed --endpoint-url $(EMULATOR_URL) --zone-id-file $(ZONE_ID_FILE) \
 	  $(if $(STATE),--state $(STATE)) $(if $(FAILOVER),--failover $(FAILOVER)) \
 	  $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(SHOW),--show $(SHOW))
 
@@ -141,9 +148,8 @@ seed-emulator: venv ## Groups orders, sessions and a hosted zone with app.exampl
 watch: cargo-lambda ## Build, then serve both functions with cargo lambda watch on 127.0.0.1:$(LAMBDA_PORT), SDK pointed at the emulator (settings: events/local.env)
 	@test -n '$(HOSTED_ZONE_ID)' || echo "note: HOSTED_ZONE_ID is unset (run make seed-emulator first, or pass HOSTED_ZONE_ID=...); bluegreen-rollback will answer every invoke with that configuration error"
 	@echo "== building both functions as cargo lambda watch runs them (dev profile), so the first invoke does not wait for a compile"
-	cargo build --locked --bin redis-reconciler
-	cargo build --locked --bin bluegreen-rollback
-	@echo "== serving redis-reconciler and bluegreen-rollback on 127.0.0.1:$(LAMBDA_PORT) (Ctrl-C stops); AWS calls go to $(EMULATOR_URL)"
+	for f in $(FUNCTIONS); do cargo build --locked --bin $$f || exit; done
+	@echo "== serving $(FUNCTIONS) on 127.0.0.1:$(LAMBDA_PORT) (Ctrl-C stops); AWS calls go to $(EMULATOR_URL)"
 	@echo "   HOSTED_ZONE_ID=$(HOSTED_ZONE_ID) $(foreach v,$(LOCAL_VARS),$(v)=$($(v)))"
 	$(AWS_LOCAL_ENV) HOSTED_ZONE_ID='$(HOSTED_ZONE_ID)' $(foreach v,$(LOCAL_VARS),$(v)='$($(v))') \
 	  $(CARGO_LAMBDA) lambda watch --invoke-address 127.0.0.1 --invoke-port $(LAMBDA_PORT)
@@ -234,8 +240,8 @@ package: cargo-lambda ## Deployable zips of both functions for arm64 (LAMBDA_ARC
 	rustup target list --installed | grep -qx '$(RUST_TARGET_$(LAMBDA_ARCH))' || rustup target add '$(RUST_TARGET_$(LAMBDA_ARCH))'
 	PATH='$(CURDIR)/$(VENV)/bin':"$$PATH" CARGO_TARGET_DIR='$(PACKAGE_TARGET_DIR)' \
 	  $(CARGO_LAMBDA) lambda build --release --$(subst _,-,$(LAMBDA_ARCH)) --output-format zip --locked \
-	  --package redis-reconciler --package bluegreen-rollback --lambda-dir '$(PACKAGE_DIR)'
-	@ls -l $(PACKAGE_DIR)/redis-reconciler/bootstrap.zip $(PACKAGE_DIR)/bluegreen-rollback/bootstrap.zip
+	  $(foreach f,$(FUNCTIONS),--package $(f)) --lambda-dir '$(PACKAGE_DIR)'
+	@ls -l $(foreach f,$(FUNCTIONS),$(PACKAGE_DIR)/$(f)/bootstrap.zip)
 
 .PHONY: sam-build
 sam-build: cargo-lambda $(if $(filter $(CURDIR)/$(SAM_VENV)/bin/sam,$(SAM)),$(SAM_STAMP)) ## sam build in infra/, as make deploy runs it: both functions for the template's architecture into infra/.aws-sam/build (slow, not in make test)

@@ -11,30 +11,38 @@ system python3). Counted, line by line, in every log:
   its `test result:` line still counts the failures it printed; one that printed neither and ends in
   `error: test failed` (it crashed) counts one. Lines a failed test printed (between libtest's
   `failures:` and its `test result:`) are its own output: not counted.
+* pytest (`make test-emulator`, the emulator's test suite): its closing line, as `-q` prints it
+  (`1 failed, 40 passed, 1 error in 12.34s`) or framed in `=` and coloured, adds its `passed`, and its
+  `failed` and `error(s)` as failures. Its `FAILED test_x.py::test_y` and `E ...` lines are not counted.
 * every other line that starts, after blanks, with PASS or FAIL, one each: tests/local_loop.py
-  (`  PASS ...`), demo/drill.py (`  PASS  ...`), the emulator's self-test (`PASS name`).
+  (`  PASS ...`), demo/drill.py (`  PASS  ...`).
 * `--failed-step "make test exited 2"`: a step that exited non-zero is at least one failure even if no
   line says so (a lint or build error); the text is added to the line.
 """
 
+from __future__ import annotations
+
 import argparse
 import re
 import sys
+from collections.abc import Iterable
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 TEST_RESULT = re.compile(r"^test result: \S+ (\d+) passed; (\d+) failed;")
 TEST_FAILED = re.compile(r"^test \S.* \.\.\. FAILED\b")
 BINARY = re.compile(r"^\s*(Running |Doc-tests )")
 CHECK = re.compile(r"^\s*(PASS|FAIL)\b")
+PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ [a-z]+(?:, \d+ [a-z]+)*) in \d+(?:\.\d+)?s\b")
+PYTEST_FAILURES = ("failed", "error", "errors")
 
 
-def count(lines):
+def count(lines: Iterable[str]) -> tuple[int, int]:
     """(passed, failed) over the lines of one log."""
     passed = failed = 0
     section = None  # the current test binary: {"result": failed or None, "failed_lines": n}
     in_failures = False  # inside libtest's report of failed tests' output
 
-    def close():
+    def close() -> None:
         nonlocal failed
         if section is not None:
             failed += max(section["result"] or 0, section["failed_lines"])
@@ -65,6 +73,15 @@ def count(lines):
             if section["result"] is None and section["failed_lines"] == 0:
                 section["failed_lines"] = 1  # the binary crashed before reporting anything
             continue
+        summary = PYTEST_SUMMARY.match(line)
+        if summary:
+            for part in summary.group(1).split(", "):
+                number, what = part.split(" ")
+                if what == "passed":
+                    passed += int(number)
+                elif what in PYTEST_FAILURES:
+                    failed += int(number)
+            continue
         check = CHECK.match(line)
         if check:
             if check.group(1) == "PASS":
@@ -75,7 +92,8 @@ def count(lines):
     return passed, failed
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """Count every log, print the closing line; 1 if anything failed or nothing passed."""
     parser = argparse.ArgumentParser(description="Count the passed and failed checks in CI logs.")
     parser.add_argument("--failed-step", help="a step that exited non-zero, e.g. 'make test exited 2'")
     parser.add_argument("logs", nargs="+", help="log files (missing ones are skipped)")

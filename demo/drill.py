@@ -1,210 +1,97 @@
 """The failover drill behind `make demo`: a Redis primary dies, the reconciler publishes the new
 primary, an application rides through it, and a bad green deployment is rolled back.
 
-Everything runs on 127.0.0.1 with free ports: the AWS emulator (moto + tests/emulator), two real
+Everything runs on 127.0.0.1 with free ports: the AWS emulator (tests/awsbed), two real
 redis-server processes, both Lambda functions under `cargo lambda watch`, and the sample
 application from crates/endpoint-client. Every process it starts is stopped on exit, on failure
 and on Ctrl-C. It ends with a timeline, the metrics the functions emitted (the EMF lines they
 printed), and exits 0 only if every step did what it should.
 
-Run it with `make demo` (which installs what it needs and builds the release binaries first).
+Run it with `make demo` (which installs what it needs, builds the release binaries first and gives
+it the bed's package, tests/awsbed, through PYTHONPATH).
 """
 
 import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from awsbed import REPO, aws, redis, seed
+from awsbed.control import Control
+from awsbed.process import Processes, free_port, start_emulator, wait_listening
+
+ROOT = REPO
 VENV = ROOT / ".venv" / "bin"
 EVENTS = ROOT / "events"
 PARAM = "/app/orders/redis"
 GROUP = "orders"
 RECORD = "app.example.com."
 
-# Hermetic AWS environment: dummy credentials, no profile, no metadata service, no proxies.
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "AWS_PROFILE"):
-    os.environ.pop(var, None)
-os.environ.update(
-    NO_PROXY="127.0.0.1,localhost",
-    AWS_CONFIG_FILE=os.devnull,
-    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    AWS_EC2_METADATA_DISABLED="true",
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_REGION="us-east-1",
-    AWS_DEFAULT_REGION="us-east-1",
-)
-
-import boto3  # noqa: E402  (after the environment is made hermetic)
-from botocore.config import Config  # noqa: E402
-
 
 class DrillFailed(Exception):
     """A step did not do what it should."""
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Drill:
-    def __init__(self):
-        self.procs = []  # (name, Popen) to stop at exit, newest last
-        self.t0 = None  # the moment the primary died
-        self.timeline = []  # (seconds since failure or None, event, what changed)
-        self.checks = []  # (ok, description)
-        self.app_events = []
+    """The drill's steps, what they started (stopped at the end), and what they saw."""
+
+    def __init__(self) -> None:
+        self.processes = Processes()  # stopped at exit, newest first
+        self.t0: float | None = None  # the moment the primary died
+        self.timeline: list[tuple[float | None, str, str]] = []  # (seconds since failure, event, what changed)
+        self.checks: list[tuple[bool, str]] = []  # (ok, description)
+        self.app_events: list[dict[str, Any]] = []
         self.app_lock = threading.Lock()
-        self.invoked = []  # (function, event file), in order
-        self.metrics = []  # the EMF documents the functions printed
+        self.invoked: list[tuple[str, str]] = []  # (function, event file), in order
+        self.metrics: list[dict[str, Any]] = []  # the EMF documents the functions printed
 
     # ---- bookkeeping ------------------------------------------------------------------------
-    def note(self, event, change=""):
+    def note(self, event: str, change: str = "") -> None:
         at = None if self.t0 is None else time.monotonic() - self.t0
         self.timeline.append((at, event, change))
         stamp = "        " if at is None else f"{at:+7.2f}s"
         print(f"  {stamp}  {event}" + (f"  ->  {change}" if change else ""), flush=True)
 
-    def check(self, ok, description):
+    def check(self, ok: object, description: str) -> None:
         self.checks.append((bool(ok), description))
         if not ok:
             raise DrillFailed(description)
 
-    def spawn(self, name, args, **kwargs):
-        proc = subprocess.Popen(args, start_new_session=True, **kwargs)
-        self.procs.append((name, proc))
-        return proc
-
-    def stop_all(self):
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        self.procs.clear()
-
     # ---- the test bed -----------------------------------------------------------------------
-    def start_emulator(self):
-        proc = self.spawn(
-            "emulator",
-            [str(VENV / "python"), str(ROOT / "tests/emulator/failover_emulator.py"), "--port", "0", "--parent-watch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        line = proc.stdout.readline().strip()
-        if not line.startswith("FAILOVER_EMULATOR_READY "):
-            raise DrillFailed(f"emulator did not start: {line!r}")
-        self.emulator_url = line.split(" ", 1)[1]
-        kwargs = dict(
-            endpoint_url=self.emulator_url, config=Config(retries={"total_max_attempts": 2, "mode": "standard"})
-        )
-        self.ec = boto3.client("elasticache", **kwargs)
-        self.ssm = boto3.client("ssm", **kwargs)
-        self.r53 = boto3.client("route53", **kwargs)
+    def start_emulator(self) -> None:
+        try:
+            emulator = start_emulator(processes=self.processes)
+        except RuntimeError as err:
+            raise DrillFailed(str(err)) from None
+        self.emulator_url = emulator.url
+        self.ec, self.ssm, self.r53 = aws.clients(self.emulator_url, attempts=2)
+        self.control = Control(self.emulator_url)
         self.note("emulator up", self.emulator_url)
 
-    def redis(self, port, *extra):
-        args = [
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--repl-diskless-sync-delay",
-            "0",
-            *extra,
-        ]
-        # A replica stores the RDB it receives in its working directory: keep it out of the tree.
-        workdir = Path(tempfile.mkdtemp(prefix=f"failover-drill-redis-{port}-"))
-        return self.spawn(f"redis:{port}", args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start_redis(self) -> None:
+        try:
+            primary, replica = redis.start_pair(self.processes)
+        except RuntimeError as err:
+            raise DrillFailed(str(err)) from None
+        self.primary, self.primary_port, self.replica_port = primary.proc, primary.port, replica.port
+        self.note("redis primary + replica up", f"{primary.address} -> {replica.address}")
 
-    def redis_cli(self, port, *args):
-        """One command over a raw socket (RESP), so the drill needs no Redis client library."""
-        payload = f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.sendall(payload.encode())
-            return s.recv(65536).decode(errors="replace")
-
-    def start_redis(self):
-        self.primary_port, self.replica_port = free_port(), free_port()
-        self.primary = self.redis(self.primary_port)
-        self.replica = self.redis(self.replica_port, "--replicaof", "127.0.0.1", str(self.primary_port))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if "master_link_status:up" in self.redis_cli(self.replica_port, "INFO", "replication"):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise DrillFailed("the replica did not sync with the primary within 10 s")
-        self.note("redis primary + replica up", f"127.0.0.1:{self.primary_port} -> 127.0.0.1:{self.replica_port}")
-
-    def seed(self):
-        self.ec.create_replication_group(
-            ReplicationGroupId=GROUP,
-            ReplicationGroupDescription="failover drill",
-            Engine="redis",
-            ReplicasPerNodeGroup=1,
-            AutomaticFailoverEnabled=True,
+    def seed(self) -> None:
+        seed.create_group(self.ec, GROUP, description="failover drill")
+        self.control.set_endpoints(
+            GROUP, {f"{GROUP}-001": ("127.0.0.1", self.primary_port), f"{GROUP}-002": ("127.0.0.1", self.replica_port)}
         )
-        control(
-            self.emulator_url,
-            "/_failover/elasticache/endpoints",
-            {
-                "replication_group_id": GROUP,
-                "members": {
-                    f"{GROUP}-001": {"address": "127.0.0.1", "port": self.primary_port},
-                    f"{GROUP}-002": {"address": "127.0.0.1", "port": self.replica_port},
-                },
-            },
-        )
-        zone = self.r53.create_hosted_zone(Name="example.com", CallerReference="drill")["HostedZone"]["Id"]
-        self.zone = zone.split("/")[-1]
-
-        def record(set_id, weight, ip):
-            return {
-                "Action": "CREATE",
-                "ResourceRecordSet": {
-                    "Name": RECORD,
-                    "Type": "A",
-                    "SetIdentifier": set_id,
-                    "Weight": weight,
-                    "TTL": 60,
-                    "ResourceRecords": [{"Value": ip}],
-                },
-            }
-
-        self.r53.change_resource_record_sets(
-            HostedZoneId=self.zone,
-            ChangeBatch={"Changes": [record("blue", 100, "192.0.2.10"), record("green", 0, "198.51.100.20")]},
-        )
+        self.zone = seed.weighted_pair(self.r53, RECORD)
         self.note("emulator seeded", f"group {GROUP} -> the two redis servers; zone {self.zone}: blue 100 / green 0")
 
-    def start_lambdas(self):
+    def start_lambdas(self) -> None:
         self.lambda_port = free_port()
         env = dict(
             os.environ,
@@ -222,8 +109,7 @@ class Drill:
         )
         # Not a `with` block: the file is cargo lambda watch's stdout for as long as the watcher runs.
         self.watch_log = open(ROOT / "target" / "demo-lambdas.log", "w")  # noqa: SIM115
-        self.spawn(
-            "cargo lambda watch",
+        self.processes.spawn(
             [
                 str(VENV / "cargo-lambda"),
                 "lambda",
@@ -241,18 +127,11 @@ class Drill:
             stdout=self.watch_log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.lambda_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        if not wait_listening(self.lambda_port, 120):
             raise DrillFailed("cargo lambda watch did not listen within 120 s (see target/demo-lambdas.log)")
         self.note("both functions served by cargo lambda watch", f"127.0.0.1:{self.lambda_port}")
 
-    def invoke(self, function, event, happened_at=None):
+    def invoke(self, function: str, event: str, happened_at: float | None = None) -> dict[str, Any]:
         """Invokes `function` with events/<function>/<event>, its own times (SNS Timestamp, EventBridge
         time, the alarm's state change) set to `happened_at` (epoch seconds; default now), as AWS would."""
         path = dated(EVENTS / function / event, time.time() if happened_at is None else happened_at)
@@ -281,19 +160,17 @@ class Drill:
             raise DrillFailed(f"{function} failed on {event}: {out.stderr.strip() or out.stdout.strip()}")
         return json.loads(out.stdout)
 
-    def parameter(self):
+    def parameter(self) -> str:
         return self.ssm.get_parameter(Name=PARAM)["Parameter"]["Value"]
 
-    def weights(self):
-        sets = self.r53.list_resource_record_sets(HostedZoneId=self.zone)["ResourceRecordSets"]
-        w = {r["SetIdentifier"]: r["Weight"] for r in sets if r["Name"] == RECORD and "SetIdentifier" in r}
+    def weights(self) -> tuple[int | None, int | None]:
+        w = seed.pair_weights(self.r53, self.zone, RECORD)
         return w.get("blue"), w.get("green")
 
     # ---- the application ---------------------------------------------------------------------
-    def start_app(self):
+    def start_app(self) -> None:
         env = dict(os.environ, AWS_ENDPOINT_URL=self.emulator_url)
-        app = self.spawn(
-            "sample-app",
+        app = self.processes.spawn(
             [str(ROOT / "target/release/examples/sample-app"), "--parameter", PARAM, "--interval-ms", "50"],
             env=env,
             stdin=subprocess.PIPE,
@@ -303,7 +180,7 @@ class Drill:
         )
         self.app = app
 
-        def read():
+        def read() -> None:
             for line in app.stdout:
                 try:
                     event = json.loads(line)
@@ -316,7 +193,9 @@ class Drill:
         self.wait_for_app(lambda e: e.get("event") == "write-ok", 15, "the application never wrote to the primary")
         self.note("sample application writing every 50 ms", f"to {PARAM}")
 
-    def wait_for_app(self, predicate, timeout, failure, after=0.0):
+    def wait_for_app(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float, failure: str, after: float = 0.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.app_lock:
@@ -327,7 +206,7 @@ class Drill:
         raise DrillFailed(failure)
 
     # ---- the drill ---------------------------------------------------------------------------
-    def run(self):
+    def run(self) -> None:
         print("== setting up (127.0.0.1 only)")
         self.start_emulator()
         self.start_redis()
@@ -349,13 +228,9 @@ class Drill:
         os.killpg(self.primary.pid, signal.SIGKILL)
         self.primary.wait()
         self.note("primary killed", f"127.0.0.1:{self.primary_port} is gone")
-        self.redis_cli(self.replica_port, "REPLICAOF", "NO", "ONE")
+        redis.command(self.replica_port, "REPLICAOF", "NO", "ONE")
         self.note("replica promoted (REPLICAOF NO ONE)", f"127.0.0.1:{self.replica_port} is master")
-        control(
-            self.emulator_url,
-            "/_failover/elasticache/failover",
-            {"replication_group_id": GROUP, "new_primary": f"{GROUP}-002"},
-        )
+        self.control.failover(GROUP, new_primary=f"{GROUP}-002")
         self.note("ElastiCache marks the failover", f"{GROUP}-002 CurrentRole=primary")
         # SNS stamps the FailoverComplete notification when ElastiCache publishes it: now.
         notified = time.time()
@@ -432,7 +307,7 @@ class Drill:
             "the rollback reports RollbackLatency (alarm state change -> change accepted)",
         )
 
-    def report(self):
+    def report(self) -> None:
         print("\n== timeline")
         print(f"  {'t since failure':>16}  {'event':<45}  what changed")
         for at, event, change in self.timeline:
@@ -458,7 +333,7 @@ class Drill:
             print(f"  {'PASS' if ok else 'FAIL'}  {description}")
 
 
-def dated(path, at):
+def dated(path: Path, at: float) -> Path:
     """A copy of the sample event at `path` with its own times set to `at` (epoch seconds), in target/."""
     event = json.loads(path.read_text())
     when = datetime.datetime.fromtimestamp(at, datetime.UTC)
@@ -475,7 +350,7 @@ def dated(path, at):
     return out
 
 
-def emf_documents(log):
+def emf_documents(log: Path) -> list[dict[str, Any]]:
     """The EMF documents in the functions' output: the lines that are JSON objects with an _aws member."""
     docs = []
     for line in log.read_text(errors="replace").splitlines():
@@ -484,7 +359,7 @@ def emf_documents(log):
     return docs
 
 
-def describe_metrics(doc):
+def describe_metrics(doc: dict[str, Any]) -> str:
     """One line per document: the function, the counts that are not 0, and the latencies."""
     directive = doc["_aws"]["CloudWatchMetrics"][0]
     values = []
@@ -498,17 +373,8 @@ def describe_metrics(doc):
     return f"{doc['FunctionName']:<20} {', '.join(values)}{cold}"
 
 
-def control(url, path, body):
-    import urllib.request
-
-    req = urllib.request.Request(
-        url + path, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read() or b"null")
-
-
-def main():
+def main() -> int:
+    aws.hermetic()  # dummy credentials, no profile, no proxies: for the drill and every process it starts
     drill = Drill()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     code = 1
@@ -521,7 +387,7 @@ def main():
         print("\ninterrupted", file=sys.stderr)
         code = 130
     finally:
-        drill.stop_all()
+        drill.processes.stop_all()
         drill.report()
     print("\nDRILL PASSED" if code == 0 else "\nDRILL FAILED")
     return code

@@ -154,23 +154,23 @@ MUTATIONS: list[Mutation] = [
         ["RecordName: Default 'x.example' feeds RECORD_NAME, want"],
     ),
     (
-        "SettleTimeoutSecs 45, timeout not raised",
-        lambda t, m: _param(t, "SettleTimeoutSecs").update(Default=45),
+        "SettleTimeoutSecs 50, timeout not raised",
+        lambda t, m: _param(t, "SettleTimeoutSecs").update(Default=50),
         [
-            "SettleTimeoutSecs: Default '45' feeds SETTLE_TIMEOUT_SECS",
-            "Timeout ReconcilerTimeoutSecs default 90 < SettleTimeoutSecs default 45 + reserve 55",
+            "SettleTimeoutSecs: Default '50' feeds SETTLE_TIMEOUT_SECS",
+            "Timeout ReconcilerTimeoutSecs default 120 < SettleTimeoutSecs default 50 + reserve 75",
         ],
     ),
     # 3. Timeouts
     (
         "ReconcilerTimeoutSecs below wait + reserve",
-        lambda t, m: _param(t, "ReconcilerTimeoutSecs").update(Default=84),
-        ["Timeout ReconcilerTimeoutSecs default 84 < SettleTimeoutSecs default 30 + reserve 55"],
+        lambda t, m: _param(t, "ReconcilerTimeoutSecs").update(Default=104),
+        ["Timeout ReconcilerTimeoutSecs default 104 < SettleTimeoutSecs default 30 + reserve 75"],
     ),
     (
         "a larger reserve in the code",
-        lambda t, m: _reconciler(m)["timeout"].update(reserve_secs=61),
-        ["default 90 < SettleTimeoutSecs default 30 + reserve 61"],
+        lambda t, m: _reconciler(m)["timeout"].update(reserve_secs=91),
+        ["default 120 < SettleTimeoutSecs default 30 + reserve 91"],
     ),
     (
         "MinValue below the reserve",
@@ -185,7 +185,7 @@ MUTATIONS: list[Mutation] = [
     (
         "the wait's description quotes a wrong reserve",
         lambda t, m: _param(t, "SettleTimeoutSecs").update(Description="Keep ReconcilerTimeoutSecs >= this + 25."),
-        ["SettleTimeoutSecs: Description quotes + 25, but redis-reconciler's reserve is 55 s"],
+        ["SettleTimeoutSecs: Description quotes + 25, but redis-reconciler's reserve is 75 s"],
     ),
     # 4. IAM
     (

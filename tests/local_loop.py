@@ -18,16 +18,17 @@ early is a FAIL line too, counted in the closing summary: a port taken, a server
 `make seed-emulator` failing, an error of this script itself. Exit status 0 only if no check failed.
 """
 
-import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
 import traceback
+from typing import Any
+
+# Run as `python tests/local_loop.py`: its folder, tests/, is on sys.path, and with it the bed's package.
+from awsbed.process import Processes, listening, wait_listening
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMULATOR_PORT, LAMBDA_PORT = 5005, 9000
@@ -40,25 +41,26 @@ CONFIG_ERROR_WITHIN = 2.0
 # Before the sample events: the starting state of events/README.md's first rows.
 SEED_COMMAND = "make seed-emulator WEIGHTS=100/0"
 
-failures = []
+failures: list[str] = []
 
 
-def check(ok, what):
+def check(ok: bool, what: str) -> None:
+    """Prints the check's PASS or FAIL line; a failure is remembered for the summary."""
     print(f"  {'PASS' if ok else 'FAIL'} {what}", flush=True)
     if not ok:
         failures.append(what)
 
 
-def fresh_env():
-    """The environment of a new terminal: no virtualenv, no AWS settings or credentials."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "VIRTUAL_ENV"}
+def fresh_env() -> dict[str, str]:
+    """The environment of a new terminal: no virtualenv, no PYTHONPATH, no AWS settings or credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
     for var in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):  # run as if typed, not as a sub-make of make test
         env.pop(var, None)
     return env
 
 
-def run(command, timeout=300):
+def run(command: str, timeout: float = 300) -> tuple[int, str, float]:
     """Runs one printed line in a fresh bash; (exit code, output, seconds)."""
     started = time.monotonic()
     done = subprocess.run(
@@ -72,70 +74,34 @@ def run(command, timeout=300):
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
-def listening(port):
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def start_server(servers: Processes, command: str, log_name: str) -> subprocess.Popen[bytes]:
+    """Starts a printed server line in a fresh bash, in its own process group, its output in target/."""
+    with open(os.path.join(ROOT, "target", log_name), "w") as log:
+        return servers.spawn(["bash", "-c", command], cwd=ROOT, env=fresh_env(), stdout=log, stderr=subprocess.STDOUT)
 
 
-class Servers:
-    """Background servers started from printed lines; each in its own process group."""
-
-    def __init__(self):
-        self.procs = []
-
-    def start(self, command, log_name):
-        with open(os.path.join(ROOT, "target", log_name), "w") as log:
-            proc = subprocess.Popen(
-                ["bash", "-c", command],
-                cwd=ROOT,
-                env=fresh_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc):
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.remove(proc)
-
-    def stop_all(self):
-        for proc in list(self.procs):
-            self.stop(proc)
-
-
-def wait_for(port, seconds, proc, log_name):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if listening(port):
-            return True
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
+def wait_for(port: int, seconds: float, proc: subprocess.Popen[bytes], log_name: str) -> bool:
+    """Whether `port` listens within `seconds` (False at once if `proc` exits); if not, prints its log's tail."""
+    if wait_listening(port, seconds, proc, interval=0.5):
+        return True
     print(read(os.path.join("target", log_name))[-3000:])
     return False
 
 
-def read(relative):
+def read(relative: str) -> str:
+    """A file of the repository, by its path from the root."""
     with open(os.path.join(ROOT, relative)) as f:
         return f.read()
 
 
-def sh_block(markdown, heading):
+def sh_block(markdown: str, heading: str) -> str:
     """The first ```sh block after `heading`."""
     start = markdown.index(heading)
     block = re.search(r"```sh\n(.*?)```", markdown[start:], re.S)
     return block.group(1)
 
 
-def terminals(block):
+def terminals(block: str) -> list[tuple[bool, list[str]]]:
     """[(keeps_running, [commands])] per '# terminal' comment."""
     result = []
     for line in block.splitlines():
@@ -147,7 +113,7 @@ def terminals(block):
     return result
 
 
-def table(markdown, heading):
+def table(markdown: str, heading: str) -> list[dict[str, str]]:
     """Rows (dicts by header) of the first table after `heading`."""
     lines = markdown[markdown.index(heading) :].splitlines()
     rows, header = [], None
@@ -166,11 +132,12 @@ def table(markdown, heading):
     return rows
 
 
-def unquote(cell):
+def unquote(cell: str) -> str:
+    """A table cell without its backquotes."""
     return cell.strip().strip("`")
 
 
-def answer(output):
+def answer(output: str) -> tuple[Any, ...]:
     """('ok', response) or ('error', errorType, message) from cargo lambda invoke's output."""
     m = re.search(r"^Error: (\S+)\s*\n(.*?)(?:\n\s*Was this behavior unexpected|\Z)", output, re.S | re.M)
     if m:
@@ -182,7 +149,7 @@ def answer(output):
     return ("none", output)
 
 
-def matches(function, expected, got):
+def matches(function: str, expected: str, got: tuple[Any, ...]) -> tuple[bool, Any]:
     """Whether `got` (from answer()) is what the Expected cell says; and a description."""
     if expected.startswith("error "):
         etype, _, text = expected[len("error ") :].partition(": ")
@@ -199,25 +166,25 @@ def matches(function, expected, got):
     return seen == expected, seen
 
 
-def main():
+def main() -> None:
     """Run every check (see the module docstring); exit 1 if any failed, whatever stopped the loop."""
     failures.clear()
     os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
-    servers = Servers()
+    servers = Processes()
     try:
         loop(servers)
     except Exception as err:  # a crash of the loop is a failed check, counted like any other
         traceback.print_exc()
         check(False, f"the local loop stopped on an error: {err!r}")
     finally:
-        servers.stop_all()
+        servers.stop_all(grace=10)
     if failures:
         print(f"local loop: {len(failures)} check(s) failed")
         sys.exit(1)
     print("local loop: every check passed")
 
 
-def loop(servers):
+def loop(servers: Processes) -> None:
     """The checks, in order; returns early (after a FAIL line) when the rest could not mean anything."""
     taken = [port for port in (EMULATOR_PORT, LAMBDA_PORT) if listening(port)]
     for port in taken:
@@ -231,7 +198,7 @@ def loop(servers):
             if keeps_running and i == len(commands) - 1:
                 port = EMULATOR_PORT if "emulator" in command else LAMBDA_PORT
                 log = f"local-loop-{port}.log"
-                proc = servers.start(command, log)
+                proc = start_server(servers, command, log)
                 started = time.monotonic()
                 up = wait_for(port, 60 if port == EMULATOR_PORT else WATCH_START_TIMEOUT, proc, log)
                 check(up, f"{command}: listening on 127.0.0.1:{port} after {time.monotonic() - started:.1f} s")
@@ -278,8 +245,8 @@ def loop(servers):
     print("== a broken configuration answers the invoke")
     for proc in list(servers.procs):
         if "watch" in proc.args[-1]:
-            servers.stop(proc)
-    proc = servers.start("make watch ALARM_NAMES=", "local-loop-broken.log")
+            servers.stop(proc, grace=10)
+    proc = start_server(servers, "make watch ALARM_NAMES=", "local-loop-broken.log")
     up = wait_for(LAMBDA_PORT, 120, proc, "local-loop-broken.log")
     check(up, "make watch ALARM_NAMES= is listening")
     if not up:

@@ -3,14 +3,12 @@
 //! The handlers run in-process against the emulator, their metrics sent to a buffer; the
 //! process tests (`processes.rs`) read the same documents from the binaries' stdout.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bluegreen_rollback::config::RollbackConfig;
 use bluegreen_rollback::handler::Rollback;
 use failover_core::env::Env;
-use failover_core::metrics::{Emitter, Sink};
-use failover_tests::emf::{self, Document};
+use failover_tests::emf::{Captured, Document};
 use failover_tests::lambda::ACCOUNT;
 use failover_tests::{deadline, event, Emulator};
 use redis_reconciler::config::ReconcilerConfig;
@@ -18,26 +16,6 @@ use redis_reconciler::handler::Reconciler;
 use serde_json::{json, Value};
 
 const NAMESPACE: &str = "Team/Failover";
-
-/// A buffer the handler's metrics go to, read one invocation at a time.
-#[derive(Default, Clone)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn emitter(&self, function: &str) -> Emitter {
-        Emitter::new(NAMESPACE, function, Sink::Memory(Arc::clone(&self.0)))
-    }
-
-    /// The documents written since the last call: exactly one, checked against the spec.
-    fn one(&self) -> Document {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
-        let text = String::from_utf8(bytes).unwrap();
-        assert_eq!(text.matches('\n').count(), 1, "one line per invocation: {text}");
-        let mut docs = emf::documents(&text);
-        assert_eq!(docs.len(), 1, "{text}");
-        docs.remove(0)
-    }
-}
 
 /// The document's own checks every path must pass: namespace, dimension sets, every declared
 /// name one the function lists, every count metric present.
@@ -116,7 +94,7 @@ async fn every_reconciler_path_emits_one_valid_document_with_its_figures() {
         .unwrap();
     let captured = Captured::default();
     let one = reconciler_config(&[("REDIS_TARGETS", "orders=/app/orders/redis")]);
-    let r = Reconciler::new(one, &sdk).with_metrics(captured.emitter("reconciler"));
+    let r = Reconciler::new(one, &sdk).with_metrics(captured.emitter(NAMESPACE, "reconciler"));
     let names = redis_reconciler::metrics::NAMES;
     let check = |doc: &Document, group| common(doc, "reconciler", names, RECONCILER_COUNTS, group);
     let fig = |doc: &Document, name: &str| doc.metric(name).unwrap_or_else(|| panic!("{name} in {:?}", doc.json));
@@ -173,7 +151,7 @@ async fn every_reconciler_path_emits_one_valid_document_with_its_figures() {
     // A dry run after another failover would update.
     emu.failover("orders", "orders-001").await;
     let dry = reconciler_config(&[("REDIS_TARGETS", "orders=/app/orders/redis"), ("DRY_RUN", "true")]);
-    let dry = Reconciler::new(dry, &sdk).with_metrics(captured.emitter("reconciler"));
+    let dry = Reconciler::new(dry, &sdk).with_metrics(captured.emitter(NAMESPACE, "reconciler"));
     dry.handle(&schedule, deadline()).await.unwrap();
     let doc = captured.one();
     check(&doc, Some("orders"));
@@ -184,7 +162,7 @@ async fn every_reconciler_path_emits_one_valid_document_with_its_figures() {
 
     // Two targets, one of which does not exist: the invocation fails; no group dimension.
     let two = reconciler_config(&[("REDIS_TARGETS", "orders=/app/orders/redis,ghost=/app/ghost/redis")]);
-    let two = Reconciler::new(two, &sdk).with_metrics(captured.emitter("reconciler"));
+    let two = Reconciler::new(two, &sdk).with_metrics(captured.emitter(NAMESPACE, "reconciler"));
     two.handle(&schedule, deadline()).await.unwrap_err();
     let doc = captured.one();
     check(&doc, None);
@@ -247,7 +225,7 @@ async fn every_rollback_path_emits_one_valid_document_with_its_figures() {
         pairs.extend_from_slice(extra);
         let env = Env::from_pairs(&pairs);
         let cfg = RollbackConfig::from(&env).unwrap();
-        Rollback::new(cfg, &sdk).with_metrics(captured.emitter("rollback"))
+        Rollback::new(cfg, &sdk).with_metrics(captured.emitter(NAMESPACE, "rollback"))
     };
     let names = bluegreen_rollback::metrics::NAMES;
     let check = |doc: &Document| common(doc, "rollback", names, ROLLBACK_COUNTS, None);

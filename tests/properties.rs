@@ -7,7 +7,7 @@ use bluegreen_rollback::plan::{plan, Intent, Outcome, Weights};
 use failover_core::env::Env;
 use proptest::prelude::*;
 use redis_reconciler::topology::{
-    names_stale_node, pick_endpoint, unsettled_primary, Endpoint, EndpointMode, Member, NodeGroup, PickError,
+    names_stale_node, pick_endpoint, unsettled_primary, Endpoint, EndpointMode, Member, Node, NodeGroup, PickError,
     ReplicationGroup,
 };
 use serde_json::{json, Map, Value};
@@ -80,14 +80,14 @@ proptest! {
         match pick_endpoint(&g, EndpointMode::Node) {
             Ok(pick) if sharded => {
                 prop_assert_eq!(Some(pick.endpoint), g.configuration_endpoint.clone());
-                prop_assert_eq!(pick.node, "configuration-endpoint");
+                prop_assert_eq!(pick.node, Node::ConfigurationEndpoint);
             }
             Ok(pick) => {
                 // exactly one node group, a settled status, exactly one primary: the pick is it
                 prop_assert_eq!(g.node_groups.len(), 1);
                 prop_assert!(settled);
                 prop_assert_eq!(primaries.len(), 1);
-                prop_assert_eq!(&pick.node, &primaries[0].cache_cluster_id);
+                prop_assert_eq!(pick.node, Node::Member(primaries[0].cache_cluster_id.clone()));
                 prop_assert_eq!(Some(&pick.endpoint), primaries[0].read_endpoint.as_ref());
             }
             // every refusal is the one the description calls for, checked in that order
@@ -146,18 +146,21 @@ proptest! {
         prop_assert!(pick_endpoint(&g, EndpointMode::Node).is_err());
         if names_stale_node(&g, &primary, &current) {
             // THEN a replaced value is a host:port that is not the primary, nor the
-            // PrimaryEndpoint, and names a member in another role or no member at all
+            // PrimaryEndpoint, and names a member reported as a replica, or no member at all
             let value = Endpoint::parse(&current).expect("a replaced value names a host:port");
             prop_assert_ne!(&value, &primary.endpoint);
             prop_assert!(g.node_groups[0].primary_endpoint.as_ref() != Some(&value));
-            let named: Vec<&&Member> = members.iter().filter(|m| m.read_endpoint.as_ref() == Some(&value)).collect();
-            prop_assert!(named.iter().all(|m| m.current_role.as_deref() != Some("primary")));
+            let named = members.iter().find(|m| m.read_endpoint.as_ref() == Some(&value));
+            prop_assert!(named.is_none_or(|m| m.current_role.as_deref() == Some("replica")));
         } else if let Ok(value) = Endpoint::parse(&current) {
-            // AND a value kept is the primary, the PrimaryEndpoint, or a member claiming the primary role
-            let is_primary = value == primary.endpoint
+            // AND a value kept is the primary, the PrimaryEndpoint, or a member not reported as a replica
+            let kept = value == primary.endpoint
                 || g.node_groups[0].primary_endpoint.as_ref() == Some(&value)
-                || members.iter().any(|m| m.read_endpoint.as_ref() == Some(&value) && m.current_role.as_deref() == Some("primary"));
-            prop_assert!(is_primary, "{} kept for {:?}", current, g);
+                || members
+                    .iter()
+                    .find(|m| m.read_endpoint.as_ref() == Some(&value))
+                    .is_some_and(|m| m.current_role.as_deref() != Some("replica"));
+            prop_assert!(kept, "{} kept for {:?}", current, g);
         }
     }
 }

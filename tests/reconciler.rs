@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_elasticache::types::ClusterMode;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use failover_core::env::Env;
+use failover_tests::emf::Captured;
 use failover_tests::{deadline, event, Emulator, Handler};
 use redis_reconciler::config::ReconcilerConfig;
 use redis_reconciler::handler::{HandlerError, Reconciler};
@@ -22,12 +23,15 @@ struct Bed {
     sdk: aws_config::SdkConfig,
     ec: aws_sdk_elasticache::Client,
     ssm: aws_sdk_ssm::Client,
+    /// Where the handlers' EMF documents go (not the terminal).
+    metrics: Captured,
 }
 
 async fn bed() -> Option<Bed> {
     let emu = Emulator::start().await?;
     let sdk = emu.sdk_config().await;
     Some(Bed {
+        metrics: Captured::default(),
         ec: aws_sdk_elasticache::Client::new(&sdk),
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sdk,
@@ -81,7 +85,7 @@ impl Bed {
     }
 
     fn reconciler(&self, cfg: ReconcilerConfig) -> Reconciler {
-        Reconciler::new(cfg, &self.sdk)
+        Reconciler::new(cfg, &self.sdk).with_metrics(self.metrics.emitter("Failover", "redis-reconciler"))
     }
 
     /// `(value, version)` of a parameter, or `None` if it does not exist.
@@ -692,7 +696,8 @@ async fn a_slow_write_phase_reports_every_target_on_its_own() {
         bed.param("/app/orders/redis").await.unwrap().0,
         bed.member_endpoint("orders", "orders-001").await
     );
-    // ... the write that got no answer says it may or may not have landed ...
+    // ... the write that got no answer says it may or may not have landed, and claims no value ...
+    assert_eq!(by_group("sessions").current, None, "the write's outcome is unknown");
     let sessions = by_group("sessions").error.unwrap();
     assert!(
         sessions.contains("Failed to write SSM parameter /app/sessions/redis")
@@ -810,7 +815,8 @@ async fn an_aws_endpoint_that_refuses_connections_is_a_clear_error() {
         .local_addr()
         .unwrap();
     let sdk = bed.sdk.to_builder().endpoint_url(format!("http://{closed}")).build();
-    let r = Reconciler::new(config(&[("orders", "/app/orders/redis")]), &sdk);
+    let r = Reconciler::new(config(&[("orders", "/app/orders/redis")]), &sdk)
+        .with_metrics(bed.metrics.emitter("Failover", "redis-reconciler"));
     let started = std::time::Instant::now();
     let err = r.run("redis-reconciler/direct-all.json").await.unwrap_err();
     assert!(

@@ -7,6 +7,7 @@ use bluegreen_rollback::config::RollbackConfig;
 use bluegreen_rollback::handler::{HandlerError, Rollback};
 use bluegreen_rollback::plan::{Outcome, Response, Sync};
 use failover_core::env::Env;
+use failover_tests::emf::Captured;
 use failover_tests::lambda::ACCOUNT;
 use failover_tests::{deadline, event, Emulator, Handler};
 use serde_json::json;
@@ -16,6 +17,8 @@ struct Bed {
     sdk: aws_config::SdkConfig,
     r53: aws_sdk_route53::Client,
     zone: String,
+    /// Where the handlers' EMF documents go (not the terminal).
+    metrics: Captured,
 }
 
 async fn bed() -> Option<Bed> {
@@ -23,7 +26,13 @@ async fn bed() -> Option<Bed> {
     let sdk = emu.sdk_config().await;
     let r53 = aws_sdk_route53::Client::new(&sdk);
     let zone = emu.hosted_zone().await;
-    Some(Bed { emu, sdk, r53, zone })
+    Some(Bed {
+        emu,
+        sdk,
+        r53,
+        zone,
+        metrics: Captured::default(),
+    })
 }
 
 fn a_record(name: &str, id: &str, weight: i64, ttl: i64, ips: &[&str]) -> ResourceRecordSet {
@@ -72,7 +81,7 @@ impl Bed {
     }
 
     fn rollback(&self, cfg: RollbackConfig) -> Rollback {
-        Rollback::new(cfg, &self.sdk)
+        Rollback::new(cfg, &self.sdk).with_metrics(self.metrics.emitter("Failover", "bluegreen-rollback"))
     }
 
     /// Creates records, then clears the emulator's request log so that later assertions count
@@ -854,4 +863,31 @@ async fn an_error_after_an_unclear_answer_never_says_nothing_changed() {
     assert!(text.contains("may or may not have been applied"), "{text}");
     assert!(!text.contains("no change was"), "{text}");
     assert!(text.contains("{\"action\":\"status\"}"), "{text}");
+}
+
+#[tokio::test]
+async fn a_failed_read_after_an_unclear_answer_says_the_change_may_have_been_applied() {
+    let Some(bed) = bed().await else { return };
+    bed.create_a_pair().await;
+    // GIVEN the change is held for a second, then answered with a 500 ...
+    bed.emu
+        .fault(
+            json!({"service": "route53", "operation": "ChangeResourceRecordSets", "status": 500,
+                      "code": "InternalFailure", "delay_ms": 1000, "count": 1}),
+        )
+        .await;
+    let f = bed.rollback(bed.config());
+    let rollback = f.run("bluegreen-rollback/alarm-action-metric-alarm.json");
+    // ... and meanwhile Route 53 starts failing the listing too
+    let outage = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        bed.emu
+            .fault(json!({"service": "route53", "operation": "ListResourceRecordSets", "status": 500, "code": "InternalFailure"}))
+            .await;
+    };
+    let (err, ()) = tokio::join!(rollback, outage);
+    // THEN the read's error says the change submitted before may have been applied
+    let text = err.unwrap_err().to_string();
+    assert!(text.starts_with("Failed to list records"), "{text}");
+    assert!(text.contains("may or may not have been applied"), "{text}");
 }

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use failover_core::env::Env;
+use failover_tests::emf::Captured;
 use failover_tests::redis_server::RedisServer;
 use failover_tests::{deadline, event, Emulator, Handler};
 use redis_reconciler::config::ReconcilerConfig;
@@ -19,6 +20,8 @@ struct Drill {
     ssm: aws_sdk_ssm::Client,
     primary: RedisServer,
     replica: RedisServer,
+    /// Where the handlers' EMF documents go (not the terminal).
+    metrics: Captured,
 }
 
 /// GIVEN group `orders` whose members orders-001 / orders-002 are a real primary / replica.
@@ -45,6 +48,7 @@ async fn drill() -> Option<Drill> {
     )
     .await;
     Some(Drill {
+        metrics: Captured::default(),
         ssm: aws_sdk_ssm::Client::new(&sdk),
         sdk,
         emu,
@@ -68,7 +72,7 @@ fn config(settle: Duration) -> ReconcilerConfig {
 
 impl Drill {
     fn reconciler(&self, settle: Duration) -> Reconciler {
-        Reconciler::new(config(settle), &self.sdk)
+        Reconciler::new(config(settle), &self.sdk).with_metrics(self.metrics.emitter("Failover", "redis-reconciler"))
     }
 
     async fn param(&self) -> Option<String> {

@@ -2,7 +2,37 @@
 //! checking each against the EMF specification
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
 
+use std::sync::{Arc, Mutex};
+
+use failover_core::metrics::{Emitter, Sink};
 use serde_json::{Map, Value};
+
+/// Where a handler under test writes its EMF documents instead of stdout (which a handler writes
+/// to directly, bypassing cargo's output capture): a buffer the test reads back.
+#[derive(Debug, Default, Clone)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// An emitter for `function`, publishing under `namespace`, that writes into this buffer.
+    pub fn emitter(&self, namespace: &str, function: &str) -> Emitter {
+        Emitter::new(namespace, function, Sink::Memory(Arc::clone(&self.0)))
+    }
+
+    /// The text written since the last call.
+    pub fn take(&self) -> String {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        String::from_utf8(bytes).expect("EMF documents are UTF-8")
+    }
+
+    /// The documents written since the last call: exactly one, checked against the spec.
+    pub fn one(&self) -> Document {
+        let text = self.take();
+        assert_eq!(text.matches('\n').count(), 1, "one line per invocation: {text}");
+        let mut docs = documents(&text);
+        assert_eq!(docs.len(), 1, "{text}");
+        docs.remove(0)
+    }
+}
 
 /// The units CloudWatch accepts.
 const UNITS: &[&str] = &[

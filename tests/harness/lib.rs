@@ -1,5 +1,5 @@
-//! Test harness: starts the local AWS emulator (moto server plus `tests/emulator/`'s extension)
-//! on 127.0.0.1, builds real SDK clients pointed at it, and drives its control API.
+//! Test harness: starts the local AWS emulator (moto server plus the `awsbed.emulator` package in
+//! `tests/awsbed/`) on 127.0.0.1, builds real SDK clients pointed at it, and drives its control API.
 //!
 //! Each test gets its own emulator process (about 1.5 s to start), so tests share no state and
 //! run in parallel. The process is killed when the [`Emulator`] is dropped, and exits by itself
@@ -107,10 +107,12 @@ impl Emulator {
             eprintln!("SKIPPED: no emulator (run `make venv`, or use `make test`)");
             return None;
         };
-        let script = workspace_root().join("tests/emulator/failover_emulator.py");
+        // `python -m awsbed.emulator`, the package found through PYTHONPATH (tests/).
+        let package_dir = workspace_root().join("tests");
         let mut child = Command::new(&python)
-            .arg(&script)
+            .args(["-m", "awsbed.emulator"])
             .args(["--host", "127.0.0.1", "--port", "0", "--parent-watch"])
+            .env("PYTHONPATH", &package_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(if std::env::var_os("FAILOVER_EMULATOR_LOG").is_some() {
@@ -120,7 +122,7 @@ impl Emulator {
             })
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {} {}: {e}", python.display(), script.display()));
+            .unwrap_or_else(|e| panic!("start {} -m awsbed.emulator: {e}", python.display()));
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).read_line(&mut line))
@@ -225,7 +227,7 @@ impl Emulator {
         .await;
     }
 
-    /// Injects a fault (see `tests/emulator/failover_emulator.py`).
+    /// Injects a fault (see `tests/awsbed/emulator/faults.py`).
     pub async fn fault(&self, spec: Value) {
         self.control("POST", "/_failover/faults", spec).await;
     }

@@ -17,19 +17,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use failover_core::deadline::{Budget, OutOfTime};
-use failover_core::envelope::{self, arn_account, TriggerError};
+use failover_core::deadline::Budget;
+use failover_core::envelope::{self, arn_account};
 use failover_core::metrics::Emitter;
 use failover_core::retry::{self, Look};
-use failover_core::sdk::CallError;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::RollbackConfig;
+use crate::config::{RollbackConfig, BLUE, GREEN, LOCAL_ACCOUNT};
+pub use crate::error::HandlerError;
 use crate::metrics::figures;
-use crate::plan::{intent, plan, Intent, Response, Sync, Weights};
+use crate::plan::{intent, plan, Intent, Plan, Response, Sync, Weights};
 use crate::route53::{ChangeError, Pair, PairSpec, Record, Route53};
 use crate::trigger::classify;
 
@@ -45,91 +45,70 @@ pub const GET_CHANGE: Step = Step::new("ask whether the change is INSYNC", sdk::
 pub const TIMEOUT_RESERVE: Duration =
     deadline::worst_case(&[READ_PAIR, CHANGE, GET_CHANGE]).saturating_add(deadline::RESPONSE_MARGIN);
 
-/// Why an invocation failed. Nothing is written in any of these cases: a Route 53 change batch
-/// is atomic, so a failed change leaves both records as they were.
-#[derive(thiserror::Error)]
-pub enum HandlerError {
-    /// The event or command is not something we accept; nothing was written.
-    #[error("{0}; nothing was written")]
-    BadEvent(#[from] TriggerError),
-    /// One of the two weighted records does not exist; nothing was written.
-    #[error("the {color} record ({record}, set identifier {set_identifier:?}) was not found; nothing was written: check {var}, RECORD_NAME and RECORD_TYPE")]
-    MissingRecord {
-        /// `blue` or `green`.
-        color: &'static str,
-        /// The configuration variable naming its set identifier.
-        var: &'static str,
-        /// Name, type and hosted zone looked in.
-        record: String,
-        /// Set identifier looked for.
-        set_identifier: String,
-    },
-    /// A record with the set identifier exists but is not a weighted record.
-    #[error("the {color} record {set_identifier:?} has no weight (not a weighted record); nothing was written")]
-    NotWeighted {
-        /// `blue` or `green`.
-        color: &'static str,
-        /// Its set identifier.
-        set_identifier: String,
-    },
-    /// A Route 53 call failed after retries.
-    #[error(transparent)]
-    Route53(#[from] CallError),
-    /// A Route 53 call failed after an attempt of this invocation that got no clear answer.
-    #[error("{0}; {MAYBE_APPLIED}")]
-    Unclear(CallError),
-    /// The next step would not fit before the Lambda deadline.
-    #[error("{source}; {}: check the weights with {{\"action\":\"status\"}} and raise the function timeout", if *.maybe_applied { MAYBE_APPLIED } else { "no change was submitted" })]
-    NotEnoughTime {
-        /// The step that did not fit.
-        source: OutOfTime,
-        /// Whether an earlier attempt of this invocation may have applied the change.
-        maybe_applied: bool,
-    },
-    /// The records kept changing, or Route 53 stayed busy, until the time ran out.
-    #[error("gave up after {looks} attempts: {last}; {}: check the weights with {{\"action\":\"status\"}}", if *.maybe_applied { MAYBE_APPLIED } else { "no change was applied" })]
-    GaveUp {
-        /// The last reason to try again.
-        last: String,
-        /// How many times the pair was read.
-        looks: u32,
-        /// Whether an earlier attempt of this invocation may have applied the change.
-        maybe_applied: bool,
-    },
-    /// The invocation deadline arrived while a step was in flight, before any change was accepted.
-    #[error("ran out of time before the Lambda deadline{}; check the weights with {{\"action\":\"status\"}} and raise the function timeout", if *.maybe_applied { format!(": {MAYBE_APPLIED}") } else { String::new() })]
-    OutOfTime {
-        /// Whether a change was in flight, or an earlier attempt got no clear answer.
-        maybe_applied: bool,
-    },
+/// What the attempts of one invocation have learned, across their reads.
+#[derive(Debug, Default)]
+struct Attempts {
+    /// The pair of the last rejected change: rejected again as read, the batch is invalid in
+    /// itself, not a conflict.
+    rejected: Option<Pair>,
+    /// Submissions of this invocation that may or may not have been applied: bounded like the
+    /// SDK's own retries, since each is followed by a read that tells.
+    unsure: u32,
 }
 
-/// What an error says when a change batch of this invocation got no clear answer: it may have
-/// been applied, and only a new read tells.
-const MAYBE_APPLIED: &str =
-    "a change this invocation submitted got no clear answer and may or may not have been applied";
+/// An attempt that ended the loop: the response, the weights it read, and its plan.
+struct Decided {
+    response: Response,
+    before: Weights,
+    plan: Plan,
+}
 
-// lambda_runtime logs a failed invocation's error with `{:?}`: that line shows the text an
-// operator reads. The SDK's whole error chain is logged at debug level where the call failed.
-impl std::fmt::Debug for HandlerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
+/// What one attempt found: done (or failed), or why to read and plan again.
+type Attempt = Look<Result<Decided, HandlerError>, String>;
+
+impl Attempts {
+    /// The answer for a pair already at its target: an earlier attempt of this very invocation,
+    /// which got no clear answer, may have put it there.
+    fn no_op(&self, mut response: Response) -> Response {
+        if self.unsure > 0 {
+            response.reason = Some(format!(
+                "{}; an earlier attempt of this invocation, which got no clear answer, may have made this change",
+                response.reason.unwrap_or_default()
+            ));
+        }
+        response
     }
-}
 
-impl From<HandlerError> for Diagnostic {
-    fn from(e: HandlerError) -> Self {
-        let error_type = match e {
-            HandlerError::BadEvent(_) => "BadEvent",
-            HandlerError::MissingRecord { .. } => "MissingRecord",
-            HandlerError::NotWeighted { .. } => "NotWeighted",
-            HandlerError::Route53(_) | HandlerError::Unclear(_) => "Route53Error",
-            HandlerError::NotEnoughTime { .. } | HandlerError::OutOfTime { .. } => "OutOfTime",
-            HandlerError::GaveUp { .. } => "GaveUp",
+    /// What a refused or unanswered change batch means: read and plan again, or fail.
+    fn judge(&mut self, refused: ChangeError, pair: Pair) -> Attempt {
+        let failed = |e| {
+            if self.unsure > 0 {
+                HandlerError::Unclear(e)
+            } else {
+                HandlerError::Route53(e)
+            }
         };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
+        match refused {
+            ChangeError::Conflict(e) if self.rejected.as_ref() == Some(&pair) => Look::Done(Err(failed(e))),
+            ChangeError::Conflict(e) => {
+                self.rejected = Some(pair);
+                Look::NotYet(format!(
+                    "the records changed since they were read ({}); reading them again",
+                    e.detail
+                ))
+            }
+            ChangeError::Busy(e) => Look::NotYet(format!("Route 53 is busy ({}); reading again", e.detail)),
+            ChangeError::Unsure(e) => {
+                self.unsure += 1;
+                if self.unsure >= sdk::MAX_ATTEMPTS {
+                    return Look::Done(Err(HandlerError::Unclear(e)));
+                }
+                Look::NotYet(format!(
+                    "the change may or may not have been applied ({}); reading again",
+                    e.detail
+                ))
+            }
+            ChangeError::Failed(e) => Look::Done(Err(failed(e))),
         }
     }
 }
@@ -167,7 +146,7 @@ impl Rollback {
         let arn = &event.context.invoked_function_arn;
         let account = arn_account(arn).or_else(|| {
             let local = self.cfg.local_account.as_deref();
-            info!(invoked_function_arn = %arn, local_account = local, "the invoked ARN names no account (a local runtime); using LOCAL_ACCOUNT_ID");
+            info!(invoked_function_arn = %arn, local_account = local, "the invoked ARN names no account (a local runtime); using {}", LOCAL_ACCOUNT.name);
             local
         });
         self.handle(
@@ -246,86 +225,18 @@ impl Rollback {
         accepted: &Mutex<Option<Response>>,
         maybe_applied: &AtomicBool,
     ) -> Result<Response, HandlerError> {
-        let cfg = &self.cfg;
         let until = budget.last_start_of(&[READ_PAIR, CHANGE]);
-        // The pair of the last rejected change: rejected again as read, the batch is invalid in
-        // itself, not a conflict.
-        let mut rejected: Option<Pair> = None;
-        // Submissions of this invocation that may or may not have been applied: bounded like the
-        // SDK's own retries, since each is followed by a read that tells.
-        let mut unsure = 0;
+        let mut attempts = Attempts::default();
         let outcome = retry::until(until, "the weighted records to be changed", async |_| {
-            let not_enough_time = |source| HandlerError::NotEnoughTime {
-                source,
-                maybe_applied: unsure > 0,
-            };
-            if let Err(e) = budget.allows(&READ_PAIR) {
-                return Look::Done(Err(not_enough_time(e)));
-            }
-            let pair = match self.read().await {
-                Ok(pair) => pair,
-                Err(e) => return Look::Done(Err(e)),
-            };
-            let (blue, green, before) = match self.weights(&pair) {
-                Ok(read) => read,
-                Err(e) => return Look::Done(Err(e)),
-            };
-            let p = plan(wanted, before, cfg);
-            let Some(target) = p.write else {
-                let mut response = Response::planned(&p);
-                if unsure > 0 {
-                    // The pair is at its target; an attempt of this very invocation may have put it there.
-                    response.reason = Some(format!(
-                        "{}; an earlier attempt of this invocation, which got no clear answer, may have made this change",
-                        response.reason.unwrap_or_default()
-                    ));
-                }
-                return Look::Done(Ok((response, before, p)));
-            };
-            if let Err(e) = budget.allows(&CHANGE) {
-                return Look::Done(Err(not_enough_time(e)));
-            }
-            maybe_applied.store(true, Ordering::SeqCst);
-            let submitted = self
-                .route53
-                .change_pair(&cfg.hosted_zone_id, (blue, green), target, &p.comment)
-                .await;
-            // A definite refusal applied nothing; only an unclear answer (now or before) may have.
-            let unclear = matches!(submitted, Err(ChangeError::Unsure(_)));
-            maybe_applied.store(unclear || unsure > 0, Ordering::SeqCst);
-            let failed = |e| if unsure > 0 { HandlerError::Unclear(e) } else { HandlerError::Route53(e) };
-            match submitted {
-                Ok(submitted) => {
-                    let mut response = Response::planned(&p);
-                    response.accepted_at = Some(SystemTime::now());
-                    response.change_id = Some(submitted.id.clone());
-                    response.sync = Some(if submitted.insync { Sync::Insync } else { Sync::Pending });
-                    response.insync_after = submitted.insync.then_some(Duration::ZERO);
-                    // From here on the change is done, whatever the deadline does.
-                    *accepted.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.clone());
-                    Look::Done(Ok((response, before, p)))
-                }
-                Err(ChangeError::Conflict(e)) if rejected.as_ref() == Some(&pair) => Look::Done(Err(failed(e))),
-                Err(ChangeError::Conflict(e)) => {
-                    rejected = Some(pair);
-                    Look::NotYet(format!(
-                        "the records changed since they were read ({}); reading them again",
-                        e.detail
-                    ))
-                }
-                Err(ChangeError::Busy(e)) => Look::NotYet(format!("Route 53 is busy ({}); reading again", e.detail)),
-                Err(ChangeError::Unsure(e)) => {
-                    unsure += 1;
-                    if unsure >= sdk::MAX_ATTEMPTS {
-                        return Look::Done(Err(HandlerError::Unclear(e)));
-                    }
-                    Look::NotYet(format!("the change may or may not have been applied ({}); reading again", e.detail))
-                }
-                Err(ChangeError::Failed(e)) => Look::Done(Err(failed(e))),
-            }
+            self.attempt(wanted, budget, &mut attempts, accepted, maybe_applied)
+                .await
         })
         .await;
-        let (mut response, before, p) = match outcome {
+        let Decided {
+            mut response,
+            before,
+            plan: p,
+        } = match outcome {
             Ok(done) => done?,
             Err(gave_up) => {
                 return Err(HandlerError::GaveUp {
@@ -335,14 +246,7 @@ impl Rollback {
                 })
             }
         };
-        if let Some(id) = response.change_id.clone() {
-            if cfg.wait_for_sync && response.sync != Some(Sync::Insync) {
-                let waiting = Instant::now();
-                let sync = self.wait_insync(&id, budget).await;
-                response.sync = Some(sync);
-                response.insync_after = (sync == Sync::Insync).then(|| waiting.elapsed());
-            }
-        }
+        self.wait_if_asked(&mut response, budget).await;
         info!(
             intent = ?wanted,
             action = response.action.as_str(),
@@ -356,6 +260,80 @@ impl Rollback {
             "blue/green decision"
         );
         Ok(response)
+    }
+
+    /// One attempt: read the pair, plan, and submit the plan's change if it has one.
+    async fn attempt(
+        &self,
+        wanted: &Intent,
+        budget: Budget,
+        attempts: &mut Attempts,
+        accepted: &Mutex<Option<Response>>,
+        maybe_applied: &AtomicBool,
+    ) -> Attempt {
+        let not_enough_time = |source| HandlerError::NotEnoughTime {
+            source,
+            maybe_applied: attempts.unsure > 0,
+        };
+        if let Err(e) = budget.allows(&READ_PAIR) {
+            return Look::Done(Err(not_enough_time(e)));
+        }
+        let read = self.read().await.and_then(|pair| {
+            let (blue, green, before) = self.weights(&pair)?;
+            Ok((pair.clone(), blue.clone(), green.clone(), before))
+        });
+        let (pair, blue, green, before) = match read {
+            Ok(read) => read,
+            Err(e) if attempts.unsure > 0 => return Look::Done(Err(e.after_unclear())),
+            Err(e) => return Look::Done(Err(e)),
+        };
+        let p = plan(wanted, before, &self.cfg);
+        let Some(target) = p.write else {
+            let response = attempts.no_op(Response::planned(&p));
+            return Look::Done(Ok(Decided {
+                response,
+                before,
+                plan: p,
+            }));
+        };
+        if let Err(e) = budget.allows(&CHANGE) {
+            return Look::Done(Err(not_enough_time(e)));
+        }
+        maybe_applied.store(true, Ordering::SeqCst);
+        let submitted = self
+            .route53
+            .change_pair(&self.cfg.hosted_zone_id, (&blue, &green), target, &p.comment)
+            .await;
+        // A definite refusal applied nothing; only an unclear answer (now or before) may have.
+        let unclear = matches!(submitted, Err(ChangeError::Unsure(_)));
+        maybe_applied.store(unclear || attempts.unsure > 0, Ordering::SeqCst);
+        let submitted = match submitted {
+            Ok(submitted) => submitted,
+            Err(e) => return attempts.judge(e, pair),
+        };
+        let mut response = Response::planned(&p);
+        response.accepted_at = Some(SystemTime::now());
+        response.change_id = Some(submitted.id.clone());
+        response.sync = Some(if submitted.insync { Sync::Insync } else { Sync::Pending });
+        response.insync_after = submitted.insync.then_some(Duration::ZERO);
+        // From here on the change is done, whatever the deadline does.
+        *accepted.lock().unwrap_or_else(PoisonError::into_inner) = Some(response.clone());
+        Look::Done(Ok(Decided {
+            response,
+            before,
+            plan: p,
+        }))
+    }
+
+    /// `WAIT_FOR_SYNC`: waits for an accepted change to be INSYNC and records how long it took.
+    async fn wait_if_asked(&self, response: &mut Response, budget: Budget) {
+        let Some(id) = response.change_id.clone() else { return };
+        if self.cfg.wait_for_sync && response.sync != Some(Sync::Insync) {
+            let waiting = Instant::now();
+            let sync = self.wait_insync(&id, budget).await;
+            response.sync = Some(sync);
+            response.insync_after = (sync == Sync::Insync).then(|| waiting.elapsed());
+        }
     }
 
     /// The pair as it is now.
@@ -382,19 +360,21 @@ impl Rollback {
                 cfg.record_name, cfg.record_type, cfg.hosted_zone_id
             ),
             set_identifier: set_identifier.to_owned(),
+            maybe_applied: false,
         };
         let blue = pair
             .blue
             .as_ref()
-            .ok_or_else(|| missing("blue", "BLUE_SET_IDENTIFIER", &cfg.blue))?;
+            .ok_or_else(|| missing("blue", BLUE.name, &cfg.blue))?;
         let green = pair
             .green
             .as_ref()
-            .ok_or_else(|| missing("green", "GREEN_SET_IDENTIFIER", &cfg.green))?;
+            .ok_or_else(|| missing("green", GREEN.name, &cfg.green))?;
         let weight = |color, r: &Record| {
             r.weight().ok_or_else(|| HandlerError::NotWeighted {
                 color,
                 set_identifier: r.set_identifier().to_owned(),
+                maybe_applied: false,
             })
         };
         let before = Weights {

@@ -12,11 +12,14 @@
 //! - [`route53`]: the adapter: reads the pair into our own [`route53::Pair`] and submits the
 //!   change the plan asks for.
 //! - [`metrics`]: the one EMF document each invocation emits, derived (purely) from the outcome.
-//! - [`handler`]: the shell: event -> intent -> read -> plan -> change -> response.
+//! - [`handler`]: the shell: event -> intent -> attempts (read, plan, submit; again on a
+//!   conflict or a busy Route 53) -> wait for INSYNC -> response; [`error`]: why an invocation
+//!   failed, and whether a change may have been applied.
 //!
 //! `main.rs` only wires: logging, `RollbackConfig::from_env`, the SDK configuration, the runtime.
 
 pub mod config;
+pub mod error;
 pub mod handler;
 pub mod metrics;
 pub mod plan;

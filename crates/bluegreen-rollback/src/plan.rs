@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use failover_core::envelope::AlarmState;
 
-use crate::config::RollbackConfig;
+use crate::config::{RollbackConfig, ALARMS, DRY_RUN};
 use crate::trigger::{Command, RollbackTrigger};
 
 /// The weights of the blue and green records.
@@ -87,7 +87,7 @@ pub fn intent(trigger: &RollbackTrigger, cfg: &RollbackConfig, account: Option<&
         _ => {}
     }
     if !cfg.alarm_names.allows(alarm) {
-        return ignore(format!("alarm {alarm} is not in ALARM_NAMES ({})", cfg.alarm_names));
+        return ignore(format!("alarm {alarm} is not in {} ({})", ALARMS.name, cfg.alarm_names));
     }
     if change.state != AlarmState::Alarm {
         return ignore(format!("alarm {alarm} went to {}; only ALARM rolls back", change.state));
@@ -297,7 +297,7 @@ pub fn plan(intent: &Intent, current: Weights, cfg: &RollbackConfig) -> Plan {
             outcome: dry_outcome,
             write: None,
             after: target,
-            reason: Some("DRY_RUN: nothing written".into()),
+            reason: Some(format!("{}: nothing written", DRY_RUN.name)),
             comment,
         }
     } else {

@@ -150,7 +150,9 @@ impl CallError {
             SdkError::ConstructionFailure(_) => false,
             // A 4xx is a definite refusal; a 5xx may come after the change was made.
             SdkError::ServiceError(se) => se.raw().status().as_u16() >= 500,
-            SdkError::DispatchFailure(d) => !d.is_io() && !d.is_user(),
+            // An I/O failure may come after the request was sent (a reset or closed connection
+            // while awaiting the answer); only a refused connection certainly sent nothing.
+            SdkError::DispatchFailure(d) => !(d.is_user() || d.is_io() && refused(&err)),
             _ => true,
         };
         Self {
@@ -252,6 +254,20 @@ fn plain_io(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether `err`'s source chain holds a refused connection: the request was never sent.
+fn refused(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
 /// The message of the deepest error in a source chain, e.g. `Connection refused (os error 111)`.
 fn innermost(err: &(dyn StdError + 'static)) -> Option<String> {
     let mut cur: &(dyn StdError + 'static) = err.source()?;
@@ -273,6 +289,25 @@ mod tests {
             "dns error: failed to lookup address"
         );
         assert_eq!(plain_io(""), "");
+    }
+
+    #[test]
+    fn only_a_refused_connection_certainly_sent_nothing() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use aws_smithy_types::error::ErrorMetadata;
+        let io = |kind| {
+            let err: SdkError<ErrorMetadata, HttpResponse> =
+                SdkError::dispatch_failure(ConnectorError::io(Box::new(std::io::Error::from(kind))));
+            CallError::new("change", "Z1", err)
+        };
+        assert!(!io(std::io::ErrorKind::ConnectionRefused).may_have_applied);
+        for kind in [
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            assert!(io(kind).may_have_applied, "{kind:?}");
+        }
     }
 
     #[test]

@@ -113,8 +113,15 @@ impl ElastiCache {
             let Some(next) = out.marker().filter(|m| !m.is_empty()).map(str::to_owned) else {
                 return Ok(complete(found));
             };
-            if found.len() == wanted.len() || !seen.insert(next.clone()) {
+            if found.len() == wanted.len() {
                 return Ok(complete(found));
+            }
+            // A cursor seen before: the service pages in a loop; what it did not show is unknown.
+            if !seen.insert(next.clone()) {
+                return Ok(Listing {
+                    groups: found,
+                    complete: false,
+                });
             }
             if Instant::now() >= next_page_by {
                 return Ok(Listing {
@@ -356,7 +363,10 @@ pub(crate) mod tests {
             .describe_many(&["orders", "sessions"], later())
             .await
             .unwrap();
-        assert!(found.groups.is_empty() && found.complete);
+        assert!(
+            found.groups.is_empty() && !found.complete,
+            "not found, but not known missing"
+        );
         assert_eq!(cycle.num_calls(), 3, "stopped when m1 came back");
     }
 
@@ -375,6 +385,7 @@ pub(crate) mod tests {
         let ec = client(&[&stuck]);
         let found = ec.describe_many(&["orders", "missing"], later()).await.unwrap();
         assert_eq!(found.groups.keys().collect::<Vec<_>>(), ["orders"]);
+        assert!(!found.complete, "\"missing\" is unknown past a stuck cursor");
         assert_eq!(
             stuck.num_calls(),
             2,

@@ -16,12 +16,16 @@
 //! - [`probe`]: `VERIFY_ROLE`, asking Redis itself for its role.
 //! - [`elasticache`], [`ssm`]: adapters that turn SDK calls into those types and back.
 //! - [`metrics`]: the one EMF document each invocation emits, derived (purely) from the results.
-//! - [`handler`]: the shell: event -> targets -> describe, settle, read, write -> response.
+//! - [`handler`]: the shell: event -> targets -> the first look (one describe, batched reads)
+//!   -> each target's flow -> response; `flow` (private): one target's named steps, settle,
+//!   read, write, check; [`error`]: the errors and progress they report.
 //!
 //! `main.rs` only wires: logging, `ReconcilerConfig::from_env`, the SDK configuration, the runtime.
 
 pub mod config;
 pub mod elasticache;
+pub mod error;
+mod flow;
 pub mod handler;
 pub mod metrics;
 pub mod plan;

@@ -182,7 +182,7 @@ impl TargetResult {
             previous,
             current: Some(shown(&pick.endpoint.to_string(), secure)),
             action,
-            node: Some(pick.node.clone()),
+            node: Some(pick.node.to_string()),
             error: None,
         }
     }
@@ -202,7 +202,7 @@ impl TargetResult {
             current,
             previous,
             action: Action::Failed,
-            node: pick.map(|p| p.node.clone()),
+            node: pick.map(|p| p.node.to_string()),
             error: Some(error),
         }
     }
@@ -231,7 +231,7 @@ pub fn description(target: &Target, pick: &Pick, mode: EndpointMode, trigger: &T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::Endpoint;
+    use crate::topology::{Endpoint, Node};
     use crate::trigger::TriggerKind;
 
     fn targets() -> Vec<Target> {
@@ -307,7 +307,7 @@ mod tests {
         let t = &targets()[0];
         let pick = Pick {
             endpoint: Endpoint::new("h", 6379),
-            node: "orders-002".into(),
+            node: Node::Member("orders-002".into()),
         };
         let trigger = Trigger {
             kind: TriggerKind::ElastiCache {
@@ -337,7 +337,7 @@ mod tests {
         let t = &targets()[0];
         let pick = Pick {
             endpoint: Endpoint::new("orders-002.x.cache.amazonaws.com", 6379),
-            node: "orders-002".into(),
+            node: Node::Member("orders-002".into()),
         };
         let response = Response {
             trigger: "schedule".into(),

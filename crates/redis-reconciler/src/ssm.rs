@@ -71,14 +71,16 @@ impl Ssm {
     /// IAM evaluates every name of a `GetParameters` call, so one denied parameter (or one
     /// SecureString whose KMS key the role cannot use) fails its whole batch. A batch of several
     /// names that fails is therefore read again name by name, concurrently, if that can still
-    /// start before `retry_by`: only the unreadable names then carry an error.
+    /// start before `retry_by` and the batch was not throttled: only the unreadable names then
+    /// carry an error.
     pub async fn get_many(&self, names: &[&str], retry_by: Instant) -> HashMap<String, Read> {
         let batches = join_all(names.chunks(GET_BATCH).map(|batch| self.get_batch(batch))).await;
         let mut reads = HashMap::new();
         for (batch, result) in names.chunks(GET_BATCH).zip(batches) {
             match result {
                 Ok(found) => reads.extend(batch.iter().map(|n| (n.to_string(), Ok(found.get(*n).cloned())))),
-                Err(e) if batch.len() > 1 && Instant::now() < retry_by => {
+                // Throttled even after the SDK's retries: more calls would only make it worse.
+                Err(e) if batch.len() > 1 && !e.is_throttling() && Instant::now() < retry_by => {
                     tracing::warn!(parameters = %batch.join(", "), error = %e, "a batched read failed as a whole; reading each parameter on its own");
                     let one_by_one = join_all(batch.iter().map(|n| self.get_one(n))).await;
                     reads.extend(
@@ -150,10 +152,17 @@ impl Ssm {
         Ok(Secret::new(parameter.and_then(|p| p.value()).unwrap_or_default()))
     }
 
-    /// Writes `value` to `name`, overwriting. A new parameter is created as `String`; an
+    /// Writes `value` to `name`, overwriting `existing` (`None`: the parameter does not exist
+    /// yet), and returns the parameter as now stored. A new parameter is created as `String`; an
     /// existing one keeps its type (and, for SecureString, its KMS key) because `Type` is sent
-    /// only on creation. Returns the new version.
-    pub async fn put(&self, name: &str, value: &str, description: &str, exists: bool) -> Result<i64, CallError> {
+    /// only on creation.
+    pub async fn put(
+        &self,
+        name: &str,
+        value: &str,
+        description: &str,
+        existing: Option<&StoredParameter>,
+    ) -> Result<StoredParameter, CallError> {
         let out = self
             .client
             .put_parameter()
@@ -161,11 +170,15 @@ impl Ssm {
             .value(value)
             .description(description)
             .overwrite(true)
-            .set_type((!exists).then_some(ParameterType::String))
+            .set_type(existing.is_none().then_some(ParameterType::String))
             .send()
             .await
             .map_err(|e| CallError::new("write SSM parameter", name, e))?;
-        Ok(out.version())
+        Ok(StoredParameter {
+            value: value.to_owned(),
+            kind: existing.map_or_else(|| ParameterType::String.as_str().to_owned(), |p| p.kind.clone()),
+            version: out.version(),
+        })
     }
 }
 
@@ -240,11 +253,17 @@ mod tests {
             .times(2)
             .output(|| PutParameterOutput::builder().version(7).build())
             .build();
-        let v = client(RuleMode::Sequential, &[&rule])
-            .put("/p", "h:1", "d", true)
+        let existing = StoredParameter {
+            value: "h:0".into(),
+            kind: "SecureString".into(),
+            version: 6,
+        };
+        let written = client(RuleMode::Sequential, &[&rule])
+            .put("/p", "h:1", "d", Some(&existing))
             .await
             .unwrap();
-        assert_eq!((v, rule.num_calls()), (7, 3));
+        assert_eq!((written.version, rule.num_calls()), (7, 3));
+        assert_eq!((written.value.as_str(), written.kind.as_str()), ("h:1", "SecureString"));
     }
 
     /// A fallback deadline that never stops the reads.
@@ -317,7 +336,12 @@ mod tests {
             .match_requests(|r| r.r#type().is_none() && r.overwrite() == Some(true) && r.description() == Some("why"))
             .then_output(|| PutParameterOutput::builder().version(2).build());
         let ssm = client(RuleMode::Sequential, &[&create, &update]);
-        assert_eq!(ssm.put("/p", "h:1", "why", false).await.unwrap(), 1);
-        assert_eq!(ssm.put("/p", "h:2", "why", true).await.unwrap(), 2);
+        let created = ssm.put("/p", "h:1", "why", None).await.unwrap();
+        assert_eq!((created.kind.as_str(), created.version), ("String", 1));
+        let updated = ssm.put("/p", "h:2", "why", Some(&created)).await.unwrap();
+        assert_eq!(
+            (updated.value.as_str(), updated.kind.as_str(), updated.version),
+            ("h:2", "String", 2)
+        );
     }
 }

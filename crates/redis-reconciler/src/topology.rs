@@ -83,13 +83,35 @@ impl Member {
     }
 }
 
+/// What a published endpoint belongs to. Shown as the member's id, `primary-endpoint` or
+/// `configuration-endpoint` (the response's `node` field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// One member (cache cluster) of the group, by id, e.g. `orders-002`.
+    Member(String),
+    /// The node group's `PrimaryEndpoint`, a DNS name that follows the primary.
+    PrimaryEndpoint,
+    /// The `ConfigurationEndpoint` of a sharded group, which fronts many nodes.
+    ConfigurationEndpoint,
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Member(id) => id,
+            Self::PrimaryEndpoint => "primary-endpoint",
+            Self::ConfigurationEndpoint => "configuration-endpoint",
+        })
+    }
+}
+
 /// The endpoint chosen for a group, and which node it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pick {
     /// What to publish.
     pub endpoint: Endpoint,
-    /// What the endpoint is: a cache cluster id, `primary-endpoint` or `configuration-endpoint`.
-    pub node: String,
+    /// What the endpoint is.
+    pub node: Node,
 }
 
 /// Why no endpoint could be chosen.
@@ -167,7 +189,7 @@ pub fn pick_endpoint(group: &ReplicationGroup, mode: EndpointMode) -> Result<Pic
             .ok_or_else(|| missing("ConfigurationEndpoint"))?;
         return Ok(Pick {
             endpoint,
-            node: "configuration-endpoint".into(),
+            node: Node::ConfigurationEndpoint,
         });
     }
     let [node_group] = group.node_groups.as_slice() else {
@@ -183,7 +205,7 @@ pub fn pick_endpoint(group: &ReplicationGroup, mode: EndpointMode) -> Result<Pic
             .ok_or_else(|| missing("PrimaryEndpoint"))?;
         return Ok(Pick {
             endpoint,
-            node: "primary-endpoint".into(),
+            node: Node::PrimaryEndpoint,
         });
     }
     if !is_settled(group) {
@@ -216,7 +238,7 @@ fn single_primary(group: &ReplicationGroup, node_group: &NodeGroup) -> Result<Pi
                 })?;
             Ok(Pick {
                 endpoint,
-                node: primary.cache_cluster_id.clone(),
+                node: Node::Member(primary.cache_cluster_id.clone()),
             })
         }
         several => Err(PickError::SeveralPrimaries {
@@ -253,8 +275,8 @@ pub fn unsettled_primary(group: &ReplicationGroup, mode: EndpointMode) -> Option
 /// reports in another role (a replica), or a `host:port` that is no longer any member's (nor
 /// the group's `PrimaryEndpoint`). Scaling and engine upgrades keep a group `modifying` for tens
 /// of minutes and fail the primary over meanwhile: a known replica is worse than the reported
-/// primary. A value that is the primary, the `PrimaryEndpoint` (which follows the primary), or
-/// not a `host:port` at all is not known to be wrong.
+/// primary. A value that is the primary, the `PrimaryEndpoint` (which follows the primary), a
+/// member in no reported role, or not a `host:port` at all is not known to be wrong.
 pub fn names_stale_node(group: &ReplicationGroup, primary: &Pick, current: &str) -> bool {
     let Ok(current) = Endpoint::parse(current) else {
         return false;
@@ -275,8 +297,8 @@ pub fn names_stale_node(group: &ReplicationGroup, primary: &Pick, current: &str)
         .flat_map(|ng| &ng.members)
         .find(|m| m.read_endpoint.as_ref().is_some_and(same));
     match named {
-        // A member at that address: stale unless it, too, claims the primary role.
-        Some(member) => !member.is_primary(),
+        // A member at that address: stale when the same describe reports it as a replica.
+        Some(member) => member.current_role.as_deref() == Some("replica"),
         // No member has that address any more.
         None => true,
     }
@@ -319,7 +341,7 @@ mod tests {
         // WHEN we pick in node mode
         let pick = pick_endpoint(&g, EndpointMode::Node).unwrap();
         // THEN the new primary's own endpoint is published, not the group's DNS name
-        assert_eq!(pick.node, "orders-002");
+        assert_eq!(pick.node, Node::Member("orders-002".into()));
         assert_eq!(
             pick.endpoint.to_string(),
             "orders-002.abc123.0001.use1.cache.amazonaws.com:6379"
@@ -334,7 +356,7 @@ mod tests {
         ] {
             for status in ["available", "modifying"] {
                 let pick = pick_endpoint(&group(status, roles), EndpointMode::PrimaryEndpoint).unwrap();
-                assert_eq!(pick.node, "primary-endpoint");
+                assert_eq!(pick.node, Node::PrimaryEndpoint);
                 assert_eq!(
                     pick.endpoint.to_string(),
                     "master.orders.abc123.use1.cache.amazonaws.com:6379"
@@ -375,7 +397,7 @@ mod tests {
             pick_endpoint(&group("snapshotting", &roles), EndpointMode::Node)
                 .unwrap()
                 .node,
-            "orders-001"
+            Node::Member("orders-001".into())
         );
     }
 
@@ -433,6 +455,10 @@ mod tests {
             &primary,
             "orders-002.abc123.0001.use1.cache.amazonaws.com:6380"
         ));
+        // a member in no reported role is not known to be a replica
+        let mut unknown = g.clone();
+        unknown.node_groups[0].members[0].current_role = None;
+        assert!(!names_stale_node(&unknown, &primary, &at("orders-001")));
         // the primary itself, the PrimaryEndpoint (it follows the primary), or no host:port at all
         assert!(!names_stale_node(&g, &primary, &at("orders-002")));
         assert!(!names_stale_node(&g, &primary, &at("Orders-002")));
@@ -481,10 +507,7 @@ mod tests {
                 ],
             };
             let pick = pick_endpoint(&g, mode).unwrap();
-            assert_eq!(
-                (pick.endpoint, pick.node.as_str()),
-                (cfg.clone(), "configuration-endpoint")
-            );
+            assert_eq!((pick.endpoint, pick.node), (cfg.clone(), Node::ConfigurationEndpoint));
         }
     }
 

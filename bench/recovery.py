@@ -6,63 +6,44 @@ under `cargo lambda watch`, the sample application). For each figure it prints p
 first successful write, the application's longest time without a working primary, and its
 failed writes per run; checks them against the goals of the endpoint client; and rewrites the
 section of BENCHMARKS.md between its `bench:recovery` markers, with machine, date and commit.
+
+    python bench/recovery.py [RUNS]      # with PYTHONPATH=tests, as `make bench BENCH_RUNS=N` runs it
 """
 
-import datetime
 import json
-import math
-import os
-import platform
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+from awsbed import REPO
+from awsbed.stamps import commit, machine, percentile, rewrite_section, today
+
 BEGIN, END = "<!-- bench:recovery begin -->", "<!-- bench:recovery end -->"
 # The endpoint client's goals on this machine (crates/endpoint-client/README.md).
 GOALS = {"outage_p95_s": 0.5, "outage_max_s": 1.0, "failed_writes_max": 10}
 
 
-def percentile(values, p):
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def machine():
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return f"{os.cpu_count()} vCPU {cpu} ({platform.machine()}), {platform.platform()}"
-
-
-def commit():
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", ".", ":!BENCHMARKS.md"], cwd=ROOT, capture_output=True, text=True
-    ).stdout
-    return out.stdout.strip() + (" + uncommitted changes" if dirty.strip() else "")
-
-
-def main():
+def run_drills(runs: int) -> list[dict[str, float]]:
+    """The drill `runs` times, each run's figures (target/demo-result.json); exits on a failed run."""
     results = []
-    for i in range(RUNS):
-        out = subprocess.run([sys.executable, str(ROOT / "demo/drill.py")], cwd=ROOT, capture_output=True, text=True)
+    for i in range(runs):
+        out = subprocess.run([sys.executable, str(REPO / "demo/drill.py")], cwd=REPO, capture_output=True, text=True)
         if out.returncode != 0:
             print(out.stdout[-3000:], out.stderr[-3000:], sep="\n")
             sys.exit(f"run {i + 1} failed")
-        results.append(json.loads((ROOT / "target/demo-result.json").read_text()))
+        results.append(json.loads((REPO / "target/demo-result.json").read_text()))
         r = results[-1]
         print(
-            f"run {i + 1}/{RUNS}: parameter {r['param_updated_s']:.2f} s, first write {r['first_write_s']:.2f} s, "
+            f"run {i + 1}/{runs}: parameter {r['param_updated_s']:.2f} s, first write {r['first_write_s']:.2f} s, "
             f"outage {r['longest_outage_ms'] / 1000:.2f} s, failed writes {r['writes_failed']}",
             flush=True,
         )
+    return results
 
+
+def main() -> None:
+    """Run the drills, print and write the section; exit 1 if a goal was not met."""
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    results = run_drills(runs)
     rows = [
         ("failure -> parameter updated (the reconciler)", [r["param_updated_s"] for r in results], "s"),
         ("failure -> first successful write on the new primary", [r["first_write_s"] for r in results], "s"),
@@ -84,11 +65,10 @@ def main():
         ),
     ]
     goals = "; ".join(f"{what}: {'met' if ok else 'NOT met'}" for ok, what in checks)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     section = "\n".join(
         [
             BEGIN,
-            f"{RUNS} runs of `make bench` on {stamp}, commit {commit()}; machine: {machine()}.",
+            f"{runs} runs of `make bench` on {today()}, commit {commit()}; machine: {machine(with_platform=True)}.",
             "",
             *table,
             "",
@@ -97,14 +77,10 @@ def main():
         ]
     )
     print("\n" + section)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-        path.write_text(text)
-        print(f"\nwrote the section into {path.relative_to(ROOT)}")
+    if rewrite_section(REPO / "BENCHMARKS.md", BEGIN, END, section):
+        print("\nwrote the section into BENCHMARKS.md")
     else:
-        print(f"\n{path.relative_to(ROOT)} has no {BEGIN} ... {END} markers: section not written")
+        print(f"\nBENCHMARKS.md has no {BEGIN} ... {END} markers: section not written")
     if not all(ok for ok, _ in checks):
         sys.exit("a goal was not met")
 
