@@ -11,6 +11,7 @@ Needs PyYAML (installed with checkov in infra/.venv).
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import yaml
@@ -224,3 +225,14 @@ def ref_parameter(template: dict, node) -> str | None:
 
 def as_list(x) -> list:
     return x if isinstance(x, list) else [x]
+
+
+def self_test_report(check: str, failed: list[str], mutations: int, started: float) -> int:
+    """Print a self-test's outcome, one line per failure or one line that every mutation was
+    caught, and return its exit status."""
+    for f in failed:
+        print(f"{check} self-test: {f}")
+    if failed:
+        return 1
+    print(f"{check} self-test: {mutations} mutations caught ({time.monotonic() - started:.1f} s)")
+    return 0

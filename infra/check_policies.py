@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import parliament
-from cfn import EvalError, Evaluator, load_template
+from cfn import EvalError, Evaluator, load_template, self_test_report
 from check_iam import AUTH_CASE, GREEN_5XX, KMS_KEY, ROLLBACK_CASE
 from parliament import analyze_policy_string, enhance_finding, override_config
 
@@ -311,12 +311,7 @@ def self_test(template: dict) -> int:
         missing = [x for x in expected if not any(x in p for p in problems)]
         if missing:
             failed.append(f"mutation {name!r}: no problem says {missing}; reported {problems}")
-    for f in failed:
-        print(f"check_policies self-test: {f}")
-    if failed:
-        return 1
-    print(f"check_policies self-test: {len(MUTATIONS)} mutations caught ({time.monotonic() - start:.1f} s)")
-    return 0
+    return self_test_report("check_policies", failed, len(MUTATIONS), start)
 
 
 def main() -> int:

@@ -13,6 +13,8 @@ import copy
 import time
 from collections.abc import Callable
 
+from cfn import self_test_report
+
 Mutation = tuple[str, Callable[[dict, dict], object], list[str]]
 
 
@@ -401,9 +403,4 @@ def self_test(template: dict, manifest: dict, run_checks: Callable[..., object])
         missing = [x for x in expected if not any(x in p for p in report.problems)]
         if missing:
             failed.append(f"mutation {name!r}: no problem says {missing}; reported {report.problems}")
-    for f in failed:
-        print(f"check_template self-test: {f}")
-    if failed:
-        return 1
-    print(f"check_template self-test: {len(MUTATIONS)} mutations caught ({time.monotonic() - start:.1f} s)")
-    return 0
+    return self_test_report("check_template", failed, len(MUTATIONS), start)
